@@ -1,0 +1,53 @@
+# The course in a few short targets. `make help` lists them.
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= smoke
+ARGS    ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: help venv course test smoke lint format strip clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create or update .venv (runs by itself when needed)
+
+course: $(STAMP)  ## open JupyterLab on notebooks/ (headless: make course ARGS=--no-browser)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
+
+test: $(STAMP)  ## lint, unit tests, and every notebook under nbval in the smoke profile
+	$(BIN)/ruff check .
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/pytest tests notebooks \
+		--nbval-lax --nbval-current-env --durations=10 $(ARGS)
+
+smoke: $(STAMP)  ## run every notebook headlessly into build/ (make smoke PROFILE=laptop for another)
+	@mkdir -p build
+	@for nb in $(NOTEBOOKS); do \
+		start=$$(date +%s); \
+		COURSE_PROFILE=$(PROFILE) $(BIN)/jupyter nbconvert --to notebook --execute \
+			--output-dir build --log-level WARN "$$nb" || exit 1; \
+		echo "$$nb: $$(( $$(date +%s) - start )) s in profile $(PROFILE)"; \
+	done
+
+lint: $(STAMP)  ## ruff lint and format check (code and notebooks)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)  ## ruff format, and strip notebook outputs
+	$(BIN)/ruff format .
+	$(BIN)/nbstripout notebooks/*.ipynb notebooks/solutions/*.ipynb
+
+strip: $(STAMP)  ## strip outputs from the notebooks before committing
+	$(BIN)/nbstripout notebooks/*.ipynb notebooks/solutions/*.ipynb
+
+clean:  ## remove build outputs and caches (keeps .venv and data/)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -o -name .ipynb_checkpoints | xargs rm -rf

@@ -1,0 +1,160 @@
+"""Run profiles, device choice, seeding and the environment report every notebook opens with."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "COURSE_PROFILE"
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+# The course's home, set here only: the Colab badges and the Colab install cell point at it.
+REPO = "tl-medical/transfer-learning-medical-images"
+REPO_URL = f"https://github.com/{REPO}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The sizes a notebook asks for; the notebook's code is the same in every profile."""
+
+    name: str
+    image_size: int  # pixels per side fed to the networks
+    max_samples: int | None  # images per dataset (None: all of them)
+    epochs: int  # upper bound; early stopping may end sooner
+    batch_size: int
+    patience: int  # early-stopping patience in epochs
+    allow_offline_sample: bool  # may the generated sample stand in for real data/weights?
+    purpose: str
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", 32, 420, 2, 32, 1, True, "CI and a first look: seconds per notebook"),
+    "laptop": Profile("laptop", 64, 2000, 5, 64, 2, False, "real data at CPU size: ~5 min/notebook"),
+    "workshop": Profile("workshop", 128, None, 8, 64, 3, False, "a Colab T4 within a teaching slot"),
+    "full": Profile("full", 224, None, 50, 32, 5, False, "the seed protocol: 224 px, all data"),
+}
+
+
+def default_profile() -> tuple[str, str]:
+    """The profile used when COURSE_PROFILE is unset, and why."""
+    if torch.cuda.is_available():
+        return "workshop", "a CUDA GPU is present"
+    return "laptop", "no CUDA GPU was found"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named, else $COURSE_PROFILE, else the default for this machine."""
+    name = name or os.environ.get(PROFILE_ENV) or default_profile()[0]
+    key = name.strip().lower()
+    if key not in PROFILES:
+        raise ValueError(
+            f"Unknown course profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
+            f"Set it with e.g. `export {PROFILE_ENV}=smoke` before starting Jupyter."
+        )
+    return PROFILES[key]
+
+
+def profile_reason() -> str:
+    """Say where the active profile came from."""
+    if os.environ.get(PROFILE_ENV):
+        return f"set by ${PROFILE_ENV}"
+    return f"default because {default_profile()[1]}"
+
+
+def get_device() -> torch.device:
+    """The best available device: cuda, then Apple's mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def data_dir() -> Path:
+    """The data cache: $COURSE_DATA_DIR, else the checkout's `data/`, else ~/course_data."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout / "data" if (checkout / "pyproject.toml").is_file() else Path.home() / "course_data"
+
+
+def seed_everything(seed: int = 42) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def _versions() -> dict[str, str]:
+    import matplotlib
+    import pandas
+    import sklearn
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def environment_report(profile: Profile | None = None) -> dict[str, object]:
+    """Everything `print_env` shows, as a dict (handy for tests and for saving with results)."""
+    from course_utils.models import available_weights
+
+    profile = profile or get_profile()
+    device = get_device()
+    cache = data_dir()
+    cached = sorted(p.name for p in cache.iterdir() if p.name != "README.md") if cache.exists() else []
+    return {
+        "versions": _versions(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        "on_colab": "google.colab" in sys.modules,
+        "profile": asdict(profile),
+        "profile_reason": profile_reason(),
+        "data_dir": str(cache),
+        "data_cached": cached,
+        "weights": available_weights(),
+    }
+
+
+def print_env(profile: Profile | None = None) -> Profile:
+    """Print versions, device, profile (and why), data and weights on hand; return the profile."""
+    report = environment_report(profile)
+    profile = profile or get_profile()
+    print("Versions  : " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    gpu = f" ({report['gpu']})" if report["gpu"] else ""
+    print(f"Device    : {report['device']}{gpu}")
+    print(f"Profile   : {profile.name} ({report['profile_reason']}): {profile.purpose}")
+    samples = profile.max_samples or "all"
+    print(
+        f"            image {profile.image_size} px, samples {samples}, epochs ≤ {profile.epochs}, "
+        f"batch {profile.batch_size}"
+    )
+    cached = ", ".join(report["data_cached"]) or "nothing yet"
+    print(f"Data      : {report['data_dir']} holds {cached}")
+    weights = report["weights"]
+    have = [arch for arch, ok in weights.items() if ok]
+    missing = [arch for arch, ok in weights.items() if not ok]
+    print(f"Weights   : ImageNet weights on disk for {', '.join(have) or 'none'}")
+    if missing:
+        print(f"            not cached yet (downloaded on first use): {', '.join(missing)}")
+    if report["device"] == "cpu" and profile.name != "smoke":
+        print(
+            f"Hint      : no GPU here. For a quick first pass set {PROFILE_ENV}=smoke "
+            "(seconds per notebook); on Colab choose Runtime → Change runtime type → GPU."
+        )
+    return profile

