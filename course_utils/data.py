@@ -89,6 +89,7 @@ def make_loader(
         sampler=BatchSampler(order, batch_size, drop_last=False),
         batch_size=None,
         pin_memory=torch.cuda.is_available(),
+        generator=generator,  # so iterating never draws from (and shifts) the global RNG
     )
 
 

