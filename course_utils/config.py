@@ -35,8 +35,12 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", 32, 420, 2, 32, 1, True, "CI and a first look: seconds per notebook"),
-    "laptop": Profile("laptop", 64, 2000, 5, 64, 2, False, "real data at CPU size: ~5 min/notebook"),
-    "workshop": Profile("workshop", 128, None, 8, 64, 3, False, "a Colab T4 within a teaching slot"),
+    "laptop": Profile(
+        "laptop", 64, 2000, 5, 64, 2, False, "real data at CPU size: ~5 min/notebook"
+    ),
+    "workshop": Profile(
+        "workshop", 128, None, 8, 64, 3, False, "a Colab T4 within a teaching slot"
+    ),
     "full": Profile("full", 224, None, 50, 32, 5, False, "the seed protocol: 224 px, all data"),
 }
 
@@ -82,13 +86,17 @@ def data_dir() -> Path:
     if env:
         return Path(env).expanduser()
     checkout = Path(__file__).resolve().parent.parent
-    return checkout / "data" if (checkout / "pyproject.toml").is_file() else Path.home() / "course_data"
+    return (
+        checkout / "data"
+        if (checkout / "pyproject.toml").is_file()
+        else Path.home() / "course_data"
+    )
 
 
 def seed_everything(seed: int = 42) -> None:
     """Seed Python, NumPy and PyTorch (all devices) so a run can be repeated."""
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (the legacy global generator that libraries still use)
     torch.manual_seed(seed)  # also seeds every CUDA device
     os.environ["PYTHONHASHSEED"] = str(seed)
 
@@ -117,7 +125,9 @@ def environment_report(profile: Profile | None = None) -> dict[str, object]:
     profile = profile or get_profile()
     device = get_device()
     cache = data_dir()
-    cached = sorted(p.name for p in cache.iterdir() if p.name != "README.md") if cache.exists() else []
+    cached = (
+        sorted(p.name for p in cache.iterdir() if p.name != "README.md") if cache.exists() else []
+    )
     return {
         "versions": _versions(),
         "device": str(device),

@@ -1,4 +1,4 @@
-"""Image arrays to normalised batches, and the generated offline sample that stands in for real data."""
+"""Image arrays to normalised batches; the generated offline sample that stands in for real data."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 DERMA_CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")  # label order of DermaMNIST
 XRAY_CLASSES = ("normal", "pneumonia")  # label order of PneumoniaMNIST
 # Images per class in HAM10000 and in the Kermany et al. chest X-ray set.
-HAM10000_COUNTS = {"akiec": 327, "bcc": 514, "bkl": 1099, "df": 115, "mel": 1113, "nv": 6705,
-                   "vasc": 142}  # fmt: skip
+HAM10000_COUNTS = {
+    "akiec": 327,
+    "bcc": 514,
+    "bkl": 1099,
+    "df": 115,
+    "mel": 1113,
+    "nv": 6705,
+    "vasc": 142,
+}
 XRAY_COUNTS = {"normal": 1583, "pneumonia": 4273}
 SAMPLES = ("derma", "xray")
 SPLITS = ("train", "val", "test")
@@ -127,19 +134,31 @@ def _derma_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     image = skin * (1 + 0.06 * _smooth_field(rng, yy, xx))[..., None]
     cls = DERMA_CLASSES[label]
     # Radius, border irregularity and colour(s) per class (loosely after the dermoscopic look).
-    radius = {"df": 0.28, "vasc": 0.3, "nv": 0.42, "mel": 0.55, "bkl": 0.5, "bcc": 0.45,
-              "akiec": 0.5}[cls] * rng.uniform(0.8, 1.2)  # fmt: skip
+    radius = {
+        "df": 0.28,
+        "vasc": 0.3,
+        "nv": 0.42,
+        "mel": 0.55,
+        "bkl": 0.5,
+        "bcc": 0.45,
+        "akiec": 0.5,
+    }[cls] * rng.uniform(0.8, 1.2)
     ragged = {"mel": 0.18, "akiec": 0.12, "bkl": 0.08, "bcc": 0.08}.get(cls, 0.03)
     cy, cx = rng.uniform(-0.2, 0.2, 2)
     dist, angle = np.hypot(yy - cy, xx - cx), np.arctan2(yy - cy, xx - cx)
-    border = radius * (1 + sum(ragged * rng.normal() * np.cos(k * angle + rng.uniform(0, 6))
-                               for k in range(2, 6)))  # fmt: skip
+    border = radius * (
+        1 + sum(ragged * rng.normal() * np.cos(k * angle + rng.uniform(0, 6)) for k in range(2, 6))
+    )
     mask = 1 / (1 + np.exp(-(border - dist) / 0.03))
     colours = {
-        "nv": [0.45, 0.28, 0.18], "mel": [0.2, 0.12, 0.1], "bkl": [0.66, 0.52, 0.38],
-        "bcc": [0.88, 0.58, 0.6], "akiec": [0.78, 0.42, 0.38], "df": [0.5, 0.32, 0.22],
+        "nv": [0.45, 0.28, 0.18],
+        "mel": [0.2, 0.12, 0.1],
+        "bkl": [0.66, 0.52, 0.38],
+        "bcc": [0.88, 0.58, 0.6],
+        "akiec": [0.78, 0.42, 0.38],
+        "df": [0.5, 0.32, 0.22],
         "vasc": [0.6, 0.12, 0.25],
-    }  # fmt: skip
+    }
     lesion = np.array(colours[cls]) * rng.uniform(0.7, 1.3, 3) * np.ones_like(image)
     if cls == "mel":  # several colours: dark brown, black and blue-grey regions
         blend = (_smooth_field(rng, yy * 3, xx * 3) > 0)[..., None]
@@ -201,9 +220,13 @@ def make_sample(
     if name not in SAMPLES:
         raise ValueError(f"Unknown sample {name!r}. Choose one of: {', '.join(SAMPLES)}.")
     if image_size < 8 or num_samples < 20:
-        raise ValueError(f"Need image_size ≥ 8 and num_samples ≥ 20 (got {image_size}, {num_samples}).")
+        raise ValueError(
+            f"Need image_size ≥ 8 and num_samples ≥ 20 (got {image_size}, {num_samples})."
+        )
     rng = np.random.default_rng(seed)
-    counts = np.sqrt(list(HAM10000_COUNTS.values())) if name == "derma" else list(XRAY_COUNTS.values())
+    counts = (
+        np.sqrt(list(HAM10000_COUNTS.values())) if name == "derma" else list(XRAY_COUNTS.values())
+    )
     labels = rng.choice(len(counts), size=num_samples, p=np.asarray(counts) / np.sum(counts))
     draw = _derma_image if name == "derma" else _xray_image
     images = np.stack([draw(int(y), image_size, rng) for y in labels])

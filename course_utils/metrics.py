@@ -60,7 +60,9 @@ def f1_table(
     return pd.DataFrame({column: values}, index=index).round(2)
 
 
-def with_reference(ours: pd.DataFrame, reference: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+def with_reference(
+    ours: pd.DataFrame, reference: Mapping[str, Mapping[str, float]]
+) -> pd.DataFrame:
     """Our table with published columns beside it, e.g. {"seed: all layers": {"akiec": .36, …}}."""
     published = pd.DataFrame(reference).reindex(ours.index)
     return pd.concat([ours, published], axis=1)
@@ -78,7 +80,10 @@ def auc(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 def sensitivity_specificity(y_true: np.ndarray, y_pred: np.ndarray, positive: int = 1):
     """(sensitivity, specificity) of a binary decision, `positive` being the disease class."""
-    y_true, y_pred = np.asarray(y_true).reshape(-1) == positive, np.asarray(y_pred).reshape(-1) == positive
+    y_true, y_pred = (
+        np.asarray(y_true).reshape(-1) == positive,
+        np.asarray(y_pred).reshape(-1) == positive,
+    )
     sensitivity = float((y_true & y_pred).sum() / max(y_true.sum(), 1))
     specificity = float((~y_true & ~y_pred).sum() / max((~y_true).sum(), 1))
     return sensitivity, specificity

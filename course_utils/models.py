@@ -43,7 +43,7 @@ HEADS = ("linear", "seed")
 
 
 class DropConnectBlock(nn.Module):
-    """An EfficientNet MBConv block with its stochastic-depth rate bound, so it fits nn.Sequential."""
+    """An EfficientNet MBConv block with its stochastic-depth rate bound: fits nn.Sequential."""
 
     def __init__(self, block: nn.Module, drop_connect_rate: float) -> None:
         super().__init__()
@@ -56,7 +56,9 @@ class DropConnectBlock(nn.Module):
 
 def _check_arch(arch: str) -> None:
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}.")
+        raise ValueError(
+            f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}."
+        )
 
 
 def input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -182,7 +184,10 @@ def make_head(
     """A classification head: global-average-pool + linear, or the seed's dense/dropout head."""
     if kind == "linear":
         return nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(in_channels, num_classes)
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(in_channels, num_classes),
         )
     if kind == "seed":
         # flatten → dense → dropout → dense → dropout → dense, as in the seed slides (Keras).

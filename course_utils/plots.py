@@ -96,17 +96,30 @@ def plot_confusion_matrix(
         cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     ax = ax or plt.subplots(figsize=(1 + 0.7 * len(class_names),) * 2)[1]
     sns.heatmap(
-        cm, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False, ax=ax,
-        xticklabels=class_names, yticklabels=class_names, vmin=0,
-    )  # fmt: skip
+        cm,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        cbar=False,
+        ax=ax,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        vmin=0,
+    )
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
 
-def show_filters(weight: torch.Tensor, n: int = 32, cols: int = 8, title: str = "Filters") -> Figure:
+def show_filters(
+    weight: torch.Tensor, n: int = 32, cols: int = 8, title: str = "Filters"
+) -> Figure:
     """First-layer filters (out×in×k×k) as small images: RGB when in=3, else the channel mean."""
     w = weight.detach().float().cpu()[:n]
-    w = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w.mean(dim=1, keepdim=True).permute(0, 2, 3, 1)
+    w = (
+        w.permute(0, 2, 3, 1)
+        if w.shape[1] == 3
+        else w.mean(dim=1, keepdim=True).permute(0, 2, 3, 1)
+    )
     rows = int(np.ceil(len(w) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.1 * rows + 0.5), squeeze=False)
     for i, ax in enumerate(axes.flat):

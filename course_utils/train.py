@@ -1,4 +1,4 @@
-"""Training and evaluation loops: `fit` returns a History; `evaluate` and `predict` score a model."""
+"""Training and evaluation: `fit` returns a History; `evaluate` and `predict` score a model."""
 
 from __future__ import annotations
 

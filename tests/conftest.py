@@ -22,7 +22,7 @@ def _smoke_profile(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A real HTTP server on 127.0.0.1 serving the files of a temporary folder: (base URL, folder)."""
+    """A real HTTP server on 127.0.0.1 serving a temporary folder: (base URL, folder)."""
     root = tmp_path / "served"
     root.mkdir()
     handler = functools.partial(QuietHandler, directory=str(root))

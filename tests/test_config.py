@@ -48,7 +48,7 @@ def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 def test_seed_everything_repeats_every_generator():
     def draw():
-        return random.random(), np.random.rand(), torch.rand(3)
+        return random.random(), np.random.rand()  # noqa: NPY002, torch.rand(3)
 
     config.seed_everything(7)
     first = draw()
@@ -70,8 +70,13 @@ def test_print_env_reports_profile_device_data_and_weights(monkeypatch, tmp_path
     profile = config.print_env()
     out = capsys.readouterr().out
     assert profile.name == "smoke"
-    for expected in ("torch", "Device", "smoke (set by $COURSE_PROFILE)", "dermamnist_64.npz",
-                     "efficientnet_lite0"):  # fmt: skip
+    for expected in (
+        "torch",
+        "Device",
+        "smoke (set by $COURSE_PROFILE)",
+        "dermamnist_64.npz",
+        "efficientnet_lite0",
+    ):
         assert expected in out
     assert "Hint" not in out  # smoke needs no hint
 

@@ -64,14 +64,16 @@ def test_transform_runs_on_each_batch():
 
 
 def test_loader_serves_every_image_once_per_epoch_in_batches():
-    loader = data.make_loader(_rgb(70), np.arange(70), batch_size=32, mean=MEAN, std=STD,
-                              shuffle=True, seed=3)  # fmt: skip
+    loader = data.make_loader(
+        _rgb(70), np.arange(70), batch_size=32, mean=MEAN, std=STD, shuffle=True, seed=3
+    )
     batches = list(loader)
     assert [len(labels) for _, labels in batches] == [32, 32, 6]
     seen = torch.cat([labels for _, labels in batches])
     assert sorted(seen.tolist()) == list(range(70)) and seen.tolist() != list(range(70))
-    again = data.make_loader(_rgb(70), np.arange(70), batch_size=32, mean=MEAN, std=STD,
-                             shuffle=True, seed=3)  # fmt: skip
+    again = data.make_loader(
+        _rgb(70), np.arange(70), batch_size=32, mean=MEAN, std=STD, shuffle=True, seed=3
+    )
     assert torch.equal(torch.cat([labels for _, labels in again]), seen)  # same seed, same order
     ordered = data.make_loader(_rgb(70), np.arange(70), batch_size=32, mean=MEAN, std=STD)
     assert torch.cat([labels for _, labels in ordered]).tolist() == list(range(70))

@@ -12,13 +12,16 @@ Y_PRED[Y_PRED == 3] = 5  # class 3 is never predicted: its precision is 0/0
 
 def test_confusion_matrix_matches_sklearn():
     np.testing.assert_array_equal(
-        metrics.confusion_matrix(Y_TRUE, Y_PRED, 7), sk.confusion_matrix(Y_TRUE, Y_PRED, labels=range(7))
+        metrics.confusion_matrix(Y_TRUE, Y_PRED, 7),
+        sk.confusion_matrix(Y_TRUE, Y_PRED, labels=range(7)),
     )
 
 
 def test_per_class_scores_match_sklearn():
     scores = metrics.per_class_scores(metrics.confusion_matrix(Y_TRUE, Y_PRED, 7))
-    p, r, f, s = sk.precision_recall_fscore_support(Y_TRUE, Y_PRED, labels=range(7), zero_division=0)
+    p, r, f, s = sk.precision_recall_fscore_support(
+        Y_TRUE, Y_PRED, labels=range(7), zero_division=0
+    )
     np.testing.assert_allclose(scores["precision"], p)
     np.testing.assert_allclose(scores["recall"], r)
     np.testing.assert_allclose(scores["f1"], f)
@@ -33,8 +36,10 @@ def test_summary_scores_match_sklearn(absent_class):
     scores = metrics.classification_scores(y_true, y_pred, 7)
     assert scores["accuracy"] == pytest.approx(sk.accuracy_score(y_true, y_pred))
     assert scores["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y_true, y_pred))
-    f1 = {avg: sk.f1_score(y_true, y_pred, labels=range(7), average=avg, zero_division=0)
-          for avg in ("micro", "macro")}  # fmt: skip
+    f1 = {
+        avg: sk.f1_score(y_true, y_pred, labels=range(7), average=avg, zero_division=0)
+        for avg in ("micro", "macro")
+    }
     assert scores["micro_f1"] == pytest.approx(f1["micro"])
     assert scores["macro_f1"] == pytest.approx(f1["macro"])
 
@@ -42,7 +47,9 @@ def test_summary_scores_match_sklearn(absent_class):
 def test_f1_table_has_the_seed_slides_form():
     names = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
     table = metrics.f1_table(Y_TRUE, Y_PRED, names, column="ours")
-    assert list(table.index) == [*names, "micro avg", "macro avg"] and list(table.columns) == ["ours"]
+    assert list(table.index) == [*names, "micro avg", "macro avg"] and list(table.columns) == [
+        "ours"
+    ]
     expected = sk.f1_score(Y_TRUE, Y_PRED, average=None, zero_division=0)
     np.testing.assert_allclose(table["ours"].iloc[:7], expected.round(2))
     assert table.loc["df", "ours"] == 0.0
@@ -51,8 +58,9 @@ def test_f1_table_has_the_seed_slides_form():
 
 def test_reference_columns_sit_beside_ours():
     table = metrics.f1_table([0, 1, 1], [0, 1, 0], ["normal", "pneumonia"], column="ours")
-    both = metrics.with_reference(table, {"seed": {"normal": 0.91, "pneumonia": 0.97,
-                                                   "micro avg": 0.95, "macro avg": 0.94}})  # fmt: skip
+    both = metrics.with_reference(
+        table, {"seed": {"normal": 0.91, "pneumonia": 0.97, "micro avg": 0.95, "macro avg": 0.94}}
+    )
     assert list(both.columns) == ["ours", "seed"] and both.loc["macro avg", "seed"] == 0.94
 
 
@@ -64,7 +72,9 @@ def test_auc_matches_sklearn_binary_and_multiclass():
     assert metrics.auc(y, scores) == pytest.approx(sk.roc_auc_score(y, scores))
     logits = RNG.normal(size=(300, 7)) + np.eye(7)[Y_TRUE] * 1.5
     multi = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    assert metrics.auc(Y_TRUE, multi) == pytest.approx(sk.roc_auc_score(Y_TRUE, multi, multi_class="ovr"))
+    assert metrics.auc(Y_TRUE, multi) == pytest.approx(
+        sk.roc_auc_score(Y_TRUE, multi, multi_class="ovr")
+    )
 
 
 def test_sensitivity_and_specificity_are_recalls_of_each_class():

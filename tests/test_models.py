@@ -40,8 +40,10 @@ def test_every_architecture_builds_named_blocks_and_classifies(arch):
 
 def test_vgg16_has_the_five_conv_blocks_of_the_paper():
     model = models.build_model("vgg16", 7, weights=None)
-    convs = [sum(isinstance(m, nn.Conv2d) for m in getattr(model, f"block{i}").modules())
-             for i in range(1, 6)]  # fmt: skip
+    convs = [
+        sum(isinstance(m, nn.Conv2d) for m in getattr(model, f"block{i}").modules())
+        for i in range(1, 6)
+    ]
     assert convs == [2, 2, 3, 3, 3]
     assert all(isinstance(getattr(model, f"block{i}")[-1], nn.MaxPool2d) for i in range(1, 6))
 
@@ -57,9 +59,15 @@ def test_named_blocks_compute_exactly_what_torchvision_computes(arch, torch_home
 def test_efficientnet_lite0_weights_are_real_imagenet_weights_offline():
     model = models.build_model("efficientnet_lite0", num_classes=1000).eval()
     mean, std = models.input_stats("efficientnet_lite0")
-    photos = resize_images(np.stack([resize_images(skdata.chelsea()[None, :, 75:375], 224)[0],
-                                     resize_images(skdata.coffee()[None, :, 100:500], 224)[0]]),
-                           224)  # fmt: skip
+    photos = resize_images(
+        np.stack(
+            [
+                resize_images(skdata.chelsea()[None, :, 75:375], 224)[0],
+                resize_images(skdata.coffee()[None, :, 100:500], 224)[0],
+            ]
+        ),
+        224,
+    )
     images, _ = ArrayDataset(photos, np.zeros(2), mean, std)[[0, 1]]
     with torch.no_grad():
         top1 = model(images).argmax(dim=1).tolist()
@@ -77,8 +85,15 @@ def test_input_stats_follow_the_weights():
 def test_seed_head_is_flatten_dense_dropout_dense_dropout_dense():
     model = models.build_model("vgg16", 7, weights=None, head="seed")
     kinds = [type(m) for m in model.head if not isinstance(m, nn.ReLU)]
-    assert kinds == [nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear, nn.Dropout, nn.Linear,
-                     nn.Dropout, nn.Linear]  # fmt: skip
+    assert kinds == [
+        nn.AdaptiveAvgPool2d,
+        nn.Flatten,
+        nn.Linear,
+        nn.Dropout,
+        nn.Linear,
+        nn.Dropout,
+        nn.Linear,
+    ]
     assert model.head[-1].out_features == 7
     assert model.eval()(SMALL).shape == (2, 7)
 
@@ -156,19 +171,23 @@ def test_checksum_mismatch_leaves_nothing_in_the_cache(http_server, torch_home, 
     assert not torch_home.exists() or not list(torch_home.iterdir())
 
 
-def test_missing_weights_stop_outside_smoke_with_the_manual_steps(http_server, torch_home,
-                                                                  monkeypatch):  # fmt: skip
+def test_missing_weights_stop_outside_smoke_with_the_manual_steps(
+    http_server, torch_home, monkeypatch
+):
     base, _ = http_server
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/resnet18-f37072fd.pth")  # 404
     with pytest.raises(RuntimeError) as err:
         models.build_model("resnet18", 3, profile=get_profile("workshop"))
     message = str(err.value)
     assert "HTTP Error 404" in message and f"{base}/resnet18-f37072fd.pth" in message
-    assert str(torch_home / "resnet18-f37072fd.pth") in message and "COURSE_PROFILE=smoke" in message
+    assert (
+        str(torch_home / "resnet18-f37072fd.pth") in message and "COURSE_PROFILE=smoke" in message
+    )
 
 
-def test_smoke_falls_back_to_random_weights_with_a_banner(http_server, torch_home, monkeypatch,
-                                                          capsys):  # fmt: skip
+def test_smoke_falls_back_to_random_weights_with_a_banner(
+    http_server, torch_home, monkeypatch, capsys
+):
     base, _ = http_server
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/resnet18-f37072fd.pth")
     model = models.build_model("resnet18", 3, profile=get_profile("smoke"))

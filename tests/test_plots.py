@@ -29,7 +29,9 @@ def test_curves_of_several_runs_share_one_axis():
 
 
 def test_class_distribution_counts_and_shares():
-    ax = plots.plot_class_distribution(np.array([0, 1, 1, 1]).reshape(-1, 1), ["normal", "pneumonia"])
+    ax = plots.plot_class_distribution(
+        np.array([0, 1, 1, 1]).reshape(-1, 1), ["normal", "pneumonia"]
+    )
     assert [bar.get_height() for bar in ax.patches] == [1, 3]
     assert [t.get_text() for t in ax.texts] == ["1\n25%", "3\n75%"]
     assert ax.get_title() == "Images per class" and ax.get_ylabel() == "images"
@@ -37,8 +39,14 @@ def test_class_distribution_counts_and_shares():
 
 def test_image_grid_titles_labels_and_marks_mistakes():
     images = np.zeros((5, 8, 8, 3), np.uint8)
-    fig = plots.show_images(images, [0, 1, 0, 1, 0], ["a", "b"], predictions=np.array([0, 0, 0, 1, 1]),
-                            cols=3, title="grid")  # fmt: skip
+    fig = plots.show_images(
+        images,
+        [0, 1, 0, 1, 0],
+        ["a", "b"],
+        predictions=np.array([0, 0, 0, 1, 1]),
+        cols=3,
+        title="grid",
+    )
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[1] == "b\n→ a" and len(titles) == 5 and fig._suptitle.get_text() == "grid"
     colours = [ax.title.get_color() for ax in fig.axes[:5]]

@@ -23,10 +23,17 @@ def small_cnn(num_classes: int = 7) -> nn.Sequential:
 
 
 def loaders(shuffle: bool = True, batch_size: int = 16):
-    train_loader = make_loader(SAMPLE["train_images"], SAMPLE["train_labels"], batch_size=batch_size,
-                               mean=MEAN, std=STD, shuffle=shuffle)  # fmt: skip
-    val_loader = make_loader(SAMPLE["val_images"], SAMPLE["val_labels"], batch_size=64,
-                             mean=MEAN, std=STD)  # fmt: skip
+    train_loader = make_loader(
+        SAMPLE["train_images"],
+        SAMPLE["train_labels"],
+        batch_size=batch_size,
+        mean=MEAN,
+        std=STD,
+        shuffle=shuffle,
+    )
+    val_loader = make_loader(
+        SAMPLE["val_images"], SAMPLE["val_labels"], batch_size=64, mean=MEAN, std=STD
+    )
     return train_loader, val_loader
 
 
@@ -44,27 +51,40 @@ def test_fit_does_exactly_what_a_hand_written_loop_does():
     for _ in range(2):
         reference.train()
         for start in range(0, len(images), 16):
-            loss = nn.functional.cross_entropy(reference(images[start : start + 16]),
-                                               labels[start : start + 16])  # fmt: skip
+            loss = nn.functional.cross_entropy(
+                reference(images[start : start + 16]), labels[start : start + 16]
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(loss.item() * len(labels[start : start + 16]))
 
-    for ours, theirs in zip(model.state_dict().values(), reference.state_dict().values(), strict=True):
+    for ours, theirs in zip(
+        model.state_dict().values(), reference.state_dict().values(), strict=True
+    ):
         torch.testing.assert_close(ours, theirs)
     per_epoch = len(losses) // 2
-    assert history["train_loss"][1] == pytest.approx(sum(losses[per_epoch:]) / len(images), rel=1e-5)
+    assert history["train_loss"][1] == pytest.approx(
+        sum(losses[per_epoch:]) / len(images), rel=1e-5
+    )
 
 
 def test_history_records_every_epoch_and_throughput():
     train_loader, val_loader = loaders()
-    history = train.fit(small_cnn(), train_loader, val_loader, epochs=3, monitor="val_macro_f1",
-                        progress=False)  # fmt: skip
+    history = train.fit(
+        small_cnn(), train_loader, val_loader, epochs=3, monitor="val_macro_f1", progress=False
+    )
     frame = history.to_frame()
     assert list(frame.index) == [1, 2, 3]
-    for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                   "val_balanced_accuracy", "val_macro_f1", "images_per_s"):  # fmt: skip
+    for column in (
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "val_balanced_accuracy",
+        "val_macro_f1",
+        "images_per_s",
+    ):
         assert column in frame
     assert history.best["val_macro_f1"] == frame["val_macro_f1"].max()
     assert history.images_per_s > 0 and (frame["train_images"] == 84).all()
@@ -83,8 +103,16 @@ def test_early_stopping_restores_the_best_weights():
                     p.mul_(50)
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the weights only change above
-    history = train.fit(model, train_loader, val_loader, epochs=5, optimizer=optimizer, patience=2,
-                        on_epoch_end=spoil_after_first_epoch, progress=False)  # fmt: skip
+    history = train.fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=5,
+        optimizer=optimizer,
+        patience=2,
+        on_epoch_end=spoil_after_first_epoch,
+        progress=False,
+    )
     assert history.best_epoch == 1 and history.stopped_early and len(history.epochs) == 3
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, snapshot[name])
@@ -92,8 +120,9 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_on_epoch_end_can_stop_training():
     train_loader, _ = loaders()
-    history = train.fit(small_cnn(), train_loader, epochs=4, on_epoch_end=lambda h: True,
-                        progress=False)  # fmt: skip
+    history = train.fit(
+        small_cnn(), train_loader, epochs=4, on_epoch_end=lambda h: True, progress=False
+    )
     assert len(history.epochs) == 1 and history.monitor == "train_loss"
 
 
@@ -136,6 +165,8 @@ def test_labels_beyond_the_model_outputs_are_a_clear_error():
 def test_unknown_monitor_and_zero_epochs_are_errors():
     train_loader, val_loader = loaders()
     with pytest.raises(ValueError, match="Cannot monitor 'val_auc'.*val_macro_f1"):
-        train.fit(small_cnn(), train_loader, val_loader, epochs=1, monitor="val_auc", progress=False)
+        train.fit(
+            small_cnn(), train_loader, val_loader, epochs=1, monitor="val_auc", progress=False
+        )
     with pytest.raises(ValueError, match="epochs must be ≥ 1"):
         train.fit(small_cnn(), train_loader, epochs=0)

@@ -1,0 +1,123 @@
+"""Check functions for the notebooks' exercises: each prints ✅ (and why) or ❌ (and a hint)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from course_utils.data import HAM10000_COUNTS
+
+
+def report(correct: bool, success: str, hint: str) -> None:
+    """Print ✅ and the success message, or ❌ and the hint."""
+    print(f"✅ {success}" if correct else f"❌ {hint}")
+
+
+def _unanswered(*answers: object) -> bool:
+    if any(a is None or a is Ellipsis for a in answers):
+        print("❌ Not answered yet: replace the None (or ...) with your answer, then run the cell.")
+        return True
+    return False
+
+
+# 00_setup -----------------------------------------------------------------------------------
+
+
+def check_seeded_draws(first: torch.Tensor | None, second: torch.Tensor | None) -> None:
+    """Exercise: two draws made right after the same seed_everything(...) are identical."""
+    if _unanswered(first, second):
+        return
+    same = torch.is_tensor(first) and torch.is_tensor(second) and torch.equal(first, second)
+    return report(
+        same,
+        "Same seed, same numbers: your runs can be repeated.",
+        "The draws differ: call seed_everything with the same seed before each one.",
+    )
+
+
+def check_nv_share(answer: float | None) -> None:
+    """Exercise: the share of melanocytic nevi (nv) among HAM10000's images, as a fraction."""
+    if _unanswered(answer):
+        return
+    share = HAM10000_COUNTS["nv"] / sum(HAM10000_COUNTS.values())
+    value = float(answer) / 100 if float(answer) > 1 else float(answer)
+    return report(
+        abs(value - share) < 0.01,
+        f"{share:.1%} of the images are nv: a model that always says nv is "
+        f"{share:.0%} accurate and useless. That is why we report macro F1.",
+        "Divide the nv count by the total of all seven counts.",
+    )
+
+
+# 01_cnn_basics ------------------------------------------------------------------------------
+
+
+def check_output_size(fn: Callable[[int, int, int, int], int] | None) -> None:
+    """Exercise: fn(size, kernel, stride, padding) gives a convolution's output size."""
+    if _unanswered(fn):
+        return
+    cases = [
+        (32, 3, 1, 1),
+        (32, 3, 2, 1),
+        (224, 7, 2, 3),
+        (28, 5, 1, 0),
+        (15, 3, 2, 0),
+        (7, 1, 1, 0),
+    ]
+    for size, kernel, stride, padding in cases:
+        conv = nn.Conv2d(1, 1, kernel, stride, padding)
+        expected = conv(torch.zeros(1, 1, size, size)).shape[-1]
+        got = fn(size, kernel, stride, padding)
+        if _unanswered(got):
+            return
+        if got != expected:
+            return report(
+                False,
+                "",
+                f"For size={size}, kernel={kernel}, stride={stride}, "
+                f"padding={padding} torch gives {expected}, your function {got}. "
+                "Hint: (size + 2·padding − kernel) // stride + 1.",
+            )
+    return report(True, "Your formula matches torch on every case.", "")
+
+
+def check_conv_parameters(answer: int | None) -> None:
+    """Exercise: the number of learnable parameters of nn.Conv2d(3, 16, kernel_size=5)."""
+    if _unanswered(answer):
+        return
+    expected = sum(p.numel() for p in nn.Conv2d(3, 16, kernel_size=5).parameters())
+    return report(
+        int(answer) == expected,
+        f"{expected} = 16 filters × (3 channels × 5 × 5 weights) + 16 biases.",
+        "Each of the 16 filters has one 5×5 weight per input channel, plus one bias.",
+    )
+
+
+def check_horizontal_edge_kernel(kernel: np.ndarray | None) -> None:
+    """Exercise: a 3×3 kernel that sees horizontal edges, not vertical ones or flat areas."""
+    if _unanswered(kernel):
+        return
+    kernel = np.asarray(kernel, dtype=float)
+    if kernel.shape != (3, 3):
+        return report(False, "", f"The kernel must be 3×3 (got shape {kernel.shape}).")
+    step = np.zeros((9, 9))
+    step[5:] = 1  # dark above, bright below: a horizontal edge
+    weight = torch.tensor(kernel, dtype=torch.float32).view(1, 1, 3, 3)
+
+    def response(image: np.ndarray) -> float:
+        x = torch.tensor(image, dtype=torch.float32).view(1, 1, 9, 9)
+        return float(torch.nn.functional.conv2d(x, weight).abs().max())
+
+    horizontal, vertical, flat = response(step), response(step.T), response(np.ones((9, 9)))
+    ok = horizontal > 0.5 and vertical < 0.1 * horizontal and flat < 1e-6
+    return report(
+        ok,
+        f"Responses: horizontal edge {horizontal:.2f}, vertical edge {vertical:.2f}, "
+        f"flat {flat:.2f}. You built a Sobel-like detector.",
+        f"Responses: horizontal edge {horizontal:.2f}, vertical edge {vertical:.2f}, flat "
+        f"{flat:.2f}. Make the rows differ (e.g. −1 on top, +1 below) and let every "
+        "column be the same, with weights summing to 0.",
+    )

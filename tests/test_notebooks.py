@@ -1,0 +1,80 @@
+"""Structure of every notebook: opening, setup cell, summary, exercises, stripped outputs.
+
+Running them is nbval's job (`make test` runs `pytest --nbval-lax notebooks/` in the smoke profile).
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.config import REPO, REPO_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+ABSOLUTE_PATH = re.compile(r"(/work/|/root/|/home/\w|/Users/\w|/tmp/|[A-Z]:\\\\)")
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def _code(notebook) -> list[str]:
+    return [c.source for c in notebook.cells if c.cell_type == "code"]
+
+
+def _markdown(notebook) -> list[str]:
+    return [c.source for c in notebook.cells if c.cell_type == "markdown"]
+
+
+def test_the_course_has_notebooks_in_order():
+    names = [p.name[:2] for p in LESSONS]
+    assert names[:2] == ["00", "01"] and names == sorted(set(names))
+
+
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: p.name)
+def test_opening_title_badge_and_setup_cell(path):
+    notebook = _read(path)
+    assert notebook.metadata.kernelspec.name == "python3"  # no "Select Kernel" dialog
+    opening = notebook.cells[0]
+    assert opening.cell_type == "markdown" and opening.source.startswith("# ")
+    relative = path.relative_to(ROOT).as_posix()
+    assert f"colab.research.google.com/github/{REPO}/blob/main/{relative}" in opening.source
+    setup = _code(notebook)[0]
+    for needed in (
+        'IS_COLAB = "google.colab" in sys.modules',
+        f"git+{REPO_URL}",
+        "print_env()",
+        "seed_everything(",
+    ):
+        assert needed in setup, f"the setup cell lacks {needed!r}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lessons_state_goals_times_summary_and_exercises(path):
+    notebook = _read(path)
+    opening = notebook.cells[0].source
+    assert "**You will learn**" in opening
+    for profile in ("smoke", "laptop", "workshop", "full"):
+        assert re.search(rf"^\| {profile} \| .*\d.* \|$", opening, re.M), f"no time for {profile}"
+    headings = [
+        line for md in _markdown(notebook) for line in md.splitlines() if line.startswith("## ")
+    ]
+    assert "## Summary" in headings and "## Exercises" in headings
+    assert headings.index("## Summary") < headings.index("## Exercises")
+    checks = [src for src in _code(notebook) if re.search(r"^check_\w+\(", src, re.M)]
+    assert len(checks) >= 2, "at least two exercises with a check function"
+    assert (ROOT / "notebooks" / "solutions" / path.name).is_file(), "solutions notebook missing"
+
+
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: p.name)
+def test_committed_without_outputs_or_absolute_paths(path):
+    notebook = _read(path)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "strip outputs (make strip)"
+        assert not ABSOLUTE_PATH.search(cell.source), f"absolute path in: {cell.source[:80]!r}"
