@@ -203,7 +203,9 @@ def fit(
         improved = best_value is None or (value < best_value if minimise else value > best_value)
         if improved:
             best_value, history.best_epoch = value, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            # A copy is only needed if a later epoch may overwrite these weights.
+            last = epoch == epochs
+            best_state = None if last else {k: v.clone() for k, v in model.state_dict().items()}
         shown = {k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))}
         bar.set_postfix(epoch=epoch, **shown)
         stop = on_epoch_end is not None and bool(on_epoch_end(history))
@@ -212,6 +214,6 @@ def fit(
         if stop:
             break
     bar.close()
-    if best_state is not None and history.best_epoch != len(history.epochs):
+    if history.best_epoch != len(history.epochs):
         model.load_state_dict(best_state)
     return history
