@@ -5,6 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= smoke
 ARGS    ?=
+# Jupyter refuses to run as root (containers, some cloud machines) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: help venv course test smoke lint format strip clean
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)  ## create or update .venv (runs by itself when needed)
 
 course: $(STAMP)  ## open JupyterLab on notebooks/ (headless: make course ARGS=--no-browser)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(ARGS)
 
 test: $(STAMP)  ## lint, unit tests, and every notebook under nbval in the smoke profile
 	$(BIN)/ruff check .
