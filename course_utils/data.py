@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 DERMA_CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")  # label order of DermaMNIST
@@ -159,7 +160,8 @@ def _derma_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
         "df": [0.5, 0.32, 0.22],
         "vasc": [0.6, 0.12, 0.25],
     }
-    lesion = np.array(colours[cls]) * rng.uniform(0.7, 1.3, 3) * np.ones_like(image)
+    tint = rng.uniform(0.7, 1.3) * rng.uniform(0.92, 1.08, 3)  # darker/lighter, slightly hued
+    lesion = np.array(colours[cls]) * tint * np.ones_like(image)
     if cls == "mel":  # several colours: dark brown, black and blue-grey regions
         blend = (_smooth_field(rng, yy * 3, xx * 3) > 0)[..., None]
         lesion = np.where(blend, lesion, np.array([0.35, 0.38, 0.48]))
@@ -206,6 +208,7 @@ def _xray_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
             blob = np.exp(-((yy - oy) ** 2 + (xx - ox) ** 2) / (2 * spread**2))
             image += lungs * blob * rng.uniform(0.25, 0.45)
         image += lungs * 0.08 * np.clip(_smooth_field(rng, yy * 6, xx * 6), 0, 1)
+    image = gaussian_filter(image, sigma=size / 100)  # soft edges, as on a radiograph
     return image * rng.uniform(0.85, 1.15) + rng.uniform(-0.05, 0.05)
 
 
