@@ -212,13 +212,24 @@ def _xray_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return image * rng.uniform(0.85, 1.15) + rng.uniform(-0.05, 0.05)
 
 
+def _another_view(image: np.ndarray, name: str, rng: np.random.Generator) -> np.ndarray:
+    """The same lesion or patient imaged again: turned (skin only), other exposure, shifted."""
+    if name == "derma":  # a lesion has no "up": dermoscopy images come in any orientation
+        image = np.rot90(image, k=rng.integers(4))
+        image = image[:, ::-1] if rng.random() < 0.5 else image
+    shift = rng.integers(-2, 3, size=2)
+    return np.roll(image, shift, axis=(0, 1)) * rng.uniform(0.9, 1.1)
+
+
 def make_sample(
     name: str, image_size: int = 32, num_samples: int = 420, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Generate the offline sample ("derma": 7 classes, RGB; "xray": 2 classes, grey).
 
-    Same keys and layout as a MedMNIST .npz file (train/val/test split 70/10/20, labels N×1).
-    Class frequencies follow the real dataset's imbalance, softened (square root) for derma.
+    Same keys and layout as a MedMNIST .npz file (train/val/test split 70/10/20 by image, labels
+    N×1), plus `{split}_groups`: like HAM10000's lesions, about a quarter of the groups hold two
+    or three views of one lesion (or patient). Class frequencies follow the real data's imbalance,
+    softened (square root) for derma.
     """
     if name not in SAMPLES:
         raise ValueError(f"Unknown sample {name!r}. Choose one of: {', '.join(SAMPLES)}.")
@@ -230,16 +241,28 @@ def make_sample(
     counts = (
         np.sqrt(list(HAM10000_COUNTS.values())) if name == "derma" else list(XRAY_COUNTS.values())
     )
-    labels = rng.choice(len(counts), size=num_samples, p=np.asarray(counts) / np.sum(counts))
     draw = _derma_image if name == "derma" else _xray_image
-    images = np.stack([draw(int(y), image_size, rng) for y in labels])
+    images, labels, groups = [], [], []
+    while len(images) < num_samples:
+        label = rng.choice(len(counts), p=np.asarray(counts) / np.sum(counts))
+        first = draw(int(label), image_size, rng)
+        views = [first] + [
+            _another_view(first, name, rng) for _ in range(rng.choice(3, p=[0.75, 0.18, 0.07]))
+        ]
+        images += views
+        labels += [label] * len(views)
+        groups += [len(set(groups))] * len(views)
+    order = rng.permutation(len(images))[:num_samples]  # shuffled by image, as DermaMNIST is
+    images = np.stack(images)[order]
     noisy = images + rng.normal(0, 0.02, images.shape)
     images = (np.clip(noisy, 0, 1) * 255).round().astype(np.uint8)
+    labels, groups = np.asarray(labels)[order], np.asarray(groups)[order]
     cut = np.cumsum([int(0.7 * num_samples), int(0.1 * num_samples)])
     sample = {}
     for split, part in zip(SPLITS, np.split(np.arange(num_samples), cut), strict=True):
         sample[f"{split}_images"] = images[part]
         sample[f"{split}_labels"] = labels[part].reshape(-1, 1).astype(np.uint8)
+        sample[f"{split}_groups"] = groups[part]
     return sample
 
 

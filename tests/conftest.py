@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -15,27 +17,63 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(autouse=True)
-def _smoke_profile(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests run in the smoke profile unless they set another."""
+def _smoke_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests run in the smoke profile, with an empty data cache, unless they set otherwise."""
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
 
 
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A real HTTP server on 127.0.0.1 serving a temporary folder: (base URL, folder)."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """SimpleHTTPRequestHandler without a log line per request."""
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with HTTP Range support; can drop the connection once, mid-file."""
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+        server: Served = self.server.served
+        server.requests.append((self.path, self.headers.get("Range")))
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        body, start = path.read_bytes(), 0
+        if match := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
+            start = int(match.group(1))
+            if start >= len(body):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        cut = server.cut_after.pop(path.name, None)
+        self.wfile.write(body[start:] if cut is None else body[start : start + cut])
+        if cut is not None:
+            self.close_connection = True  # the client sees fewer bytes than promised
+
+
+@dataclass
+class Served:
+    """The test server: its base URL, the folder it serves, and what it was asked."""
+
+    url: str
+    root: Path
+    cut_after: dict[str, int] = field(default_factory=dict)  # file name → bytes sent, once
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[Served]:
+    """A real HTTP server on 127.0.0.1 serving a temporary folder."""
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = functools.partial(RangeHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.served = Served(f"http://127.0.0.1:{server.server_address[1]}", root)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.served
+    server.shutdown()
+    server.server_close()

@@ -153,7 +153,7 @@ def _serve_weights(root, arch: str, good_hash: bool = True) -> tuple[str, nn.Mod
 
 
 def test_weights_download_over_http_into_the_hub_cache(http_server, torch_home, monkeypatch):
-    base, root = http_server
+    base, root = http_server.url, http_server.root
     name, net = _serve_weights(root, "resnet18")
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/{name}")
     model = models.build_model("resnet18", 3, weights="imagenet", profile=get_profile("laptop"))
@@ -162,7 +162,7 @@ def test_weights_download_over_http_into_the_hub_cache(http_server, torch_home, 
 
 
 def test_checksum_mismatch_leaves_nothing_in_the_cache(http_server, torch_home, monkeypatch):
-    base, root = http_server
+    base, root = http_server.url, http_server.root
     name, _ = _serve_weights(root, "resnet18", good_hash=False)
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/{name}")
     with pytest.raises(RuntimeError, match="invalid hash value") as err:
@@ -174,7 +174,7 @@ def test_checksum_mismatch_leaves_nothing_in_the_cache(http_server, torch_home, 
 def test_missing_weights_stop_outside_smoke_with_the_manual_steps(
     http_server, torch_home, monkeypatch
 ):
-    base, _ = http_server
+    base = http_server.url
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/resnet18-f37072fd.pth")  # 404
     with pytest.raises(RuntimeError) as err:
         models.build_model("resnet18", 3, profile=get_profile("workshop"))
@@ -188,7 +188,7 @@ def test_missing_weights_stop_outside_smoke_with_the_manual_steps(
 def test_smoke_falls_back_to_random_weights_with_a_banner(
     http_server, torch_home, monkeypatch, capsys
 ):
-    base, _ = http_server
+    base = http_server.url
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/resnet18-f37072fd.pth")
     model = models.build_model("resnet18", 3, profile=get_profile("smoke"))
     assert "RANDOM weights" in capsys.readouterr().out

@@ -1,0 +1,497 @@
+"""The real datasets: a registry of sources, decode-once array caches, and `load_dataset`."""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from course_utils.config import Profile, data_dir, get_profile
+from course_utils.data import DERMA_CLASSES, SPLITS, XRAY_CLASSES, make_sample, resize_images
+from course_utils.download import DownloadError, RemoteFile, download, safe_extract
+from course_utils.splits import grouped_split
+
+DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"
+ISIC_BASES = (
+    "https://isic-archive.s3.amazonaws.com/challenges/2018/",
+    "https://isic-challenge-data.s3.amazonaws.com/2018/",  # the older address many scripts use
+)
+MEDMNIST_SIZES = (28, 64, 128, 224)
+NAMES = ("derma", "xray")
+SOURCE_KINDS = ("auto", "original", "medmnist", "sample")
+HAM10000_COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
+
+# HAM10000 from Harvard Dataverse (doi:10.7910/DVN/DBW86T): images in two zips, metadata as CSV.
+HAM10000_DATAVERSE = (
+    RemoteFile(
+        "HAM10000_images_part_1.zip",
+        (DATAVERSE + "3172585",),
+        md5="4639bfa73ab251610530a97c898e6e46",
+        size=1_366_522_108,
+    ),
+    RemoteFile(
+        "HAM10000_images_part_2.zip",
+        (DATAVERSE + "3172584",),
+        md5="da43d6cc50f6613013be07e8986b384b",
+        size=1_403_566_547,
+    ),
+    RemoteFile(
+        "HAM10000_metadata.csv",
+        (DATAVERSE + "4338392?format=original",),
+        md5="8f85fb1aa29d80a2797247e434deb79d",
+        size=690_218,
+    ),
+)
+# The same 10,015 images from the ISIC 2018 Task 3 training set (no checksums are published).
+HAM10000_ISIC = tuple(
+    RemoteFile(name, tuple(base + name for base in ISIC_BASES))
+    for name in (
+        "ISIC2018_Task3_Training_Input.zip",
+        "ISIC2018_Task3_Training_GroundTruth.zip",
+        "ISIC2018_Task3_Training_LesionGroupings.csv",
+    )
+)
+CHEST_XRAY = RemoteFile(
+    "ChestXRay2017.zip",
+    (
+        "https://data.mendeley.com/public-files/datasets/rscbjbr9sj/files/"
+        "f12eaf6d-6023-432f-acc9-80c9d7393433/file_downloaded",
+    ),
+    sha256="13efc055629733dbab07877f8b3c9f81097840dbcdaa326a8542322c2281ce36",
+    size=1_235_512_464,
+)
+
+SOURCES = pd.DataFrame(
+    [
+        (
+            "derma",
+            "original",
+            "HAM10000 (Harvard Dataverse; ISIC 2018 Task 3 as fallback)",
+            "2.8 GB",
+            "CC BY-NC 4.0",
+            "Tschandl et al., Sci. Data 5:180161 (2018)",
+        ),
+        (
+            "derma",
+            "medmnist",
+            "DermaMNIST (MedMNIST+, Zenodo 10519652)",
+            "19 MB–1 GB",
+            "CC BY-NC 4.0",
+            "Yang et al., Sci. Data 10:41 (2023)",
+        ),
+        (
+            "xray",
+            "original",
+            "ChestXRay2017 (Mendeley Data, doi:10.17632/rscbjbr9sj.2)",
+            "1.2 GB",
+            "CC BY 4.0",
+            "Kermany et al., Cell 172(5):1122-1131 (2018)",
+        ),
+        (
+            "xray",
+            "medmnist",
+            "PneumoniaMNIST (MedMNIST+, Zenodo 10519652)",
+            "4 MB–0.3 GB",
+            "CC BY 4.0",
+            "Yang et al., Sci. Data 10:41 (2023)",
+        ),
+    ],
+    columns=["name", "source", "files", "download", "licence", "cite"],
+)
+
+
+@dataclass
+class ImageSet:
+    """Images of one dataset with everything a notebook needs to split and label them."""
+
+    images: np.ndarray  # uint8, N×H×W×3 (derma) or N×H×W (x-ray)
+    labels: np.ndarray  # int64, N
+    class_names: tuple[str, ...]
+    groups: np.ndarray  # lesion or patient per image: images of one group stay in one split
+    source: str  # which data this really is, e.g. "HAM10000 (original), 64 px"
+    official_split: np.ndarray | None = None  # "train"/"val"/"test" where the source has one
+    metadata: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> ImageSet:
+        """The images at `index` (metadata and official split follow)."""
+        return replace(
+            self,
+            images=self.images[index],
+            labels=self.labels[index],
+            groups=self.groups[index],
+            official_split=None if self.official_split is None else self.official_split[index],
+            metadata=None
+            if self.metadata is None
+            else self.metadata.iloc[index].reset_index(drop=True),
+        )
+
+    def split(self, scheme: str = "60/20/20", seed: int = 0) -> dict[str, ImageSet]:
+        """Grouped stratified "60/20/20" or "80/20", or the source's "official" split."""
+        if scheme == "official":
+            if self.official_split is None:
+                raise ValueError(f"{self.source} has no official split; use '60/20/20' or '80/20'.")
+            parts = {s: np.flatnonzero(self.official_split == s) for s in SPLITS}
+            return {s: self.subset(i) for s, i in parts.items() if len(i)}
+        return {
+            s: self.subset(i)
+            for s, i in grouped_split(self.labels, self.groups, scheme, seed).items()
+        }
+
+
+# Decoding -------------------------------------------------------------------------------------
+
+
+def decode_image(path: str, size: int, grey: bool) -> np.ndarray:
+    """Read one image file, centre-crop it square and resize it to size×size (uint8)."""
+    mode = "L" if grey else "RGB"
+    with Image.open(path) as image:
+        image.draft(mode, (size, size))  # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale
+        image = image.convert(mode)
+        width, height = image.size
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        image = image.resize(
+            (size, size),
+            Image.Resampling.BILINEAR,
+            box=(left, top, left + side, top + side),
+            reducing_gap=2.0,
+        )
+        return np.asarray(image)
+
+
+def _decode_or_error(job: tuple[str, int, bool]) -> np.ndarray | str:
+    try:
+        return decode_image(*job)
+    except Exception as err:  # noqa: BLE001 (reported to the caller by file name)
+        return f"{Path(job[0]).name}: {type(err).__name__}: {err}"
+
+
+def decode_images(
+    paths: list[str], size: int, grey: bool, on_error: str = "stop", workers: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode many files in parallel; returns (images, kept) where kept marks the readable ones.
+
+    on_error="stop" raises listing every unreadable file; "skip" prints them and leaves them out.
+    """
+    if on_error not in ("stop", "skip"):
+        raise ValueError(f"on_error must be 'stop' or 'skip' (got {on_error!r}).")
+    jobs = [(str(p), size, grey) for p in paths]
+    workers = workers or os.cpu_count() or 1
+    bar = {"total": len(jobs), "unit": "img", "desc": f"decoding at {size} px"}
+    if workers > 1 and len(jobs) > 64:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(tqdm(pool.map(_decode_or_error, jobs, chunksize=64), **bar))
+    else:
+        results = [_decode_or_error(job) for job in tqdm(jobs, **bar)]
+    errors = [r for r in results if isinstance(r, str)]
+    if errors and on_error == "stop":
+        raise ValueError(
+            f"{len(errors)} image(s) could not be read:\n  "
+            + "\n  ".join(errors[:20])
+            + "\nDelete and re-download the archive, or pass on_error='skip' to leave them out."
+        )
+    if errors:
+        print(f"Skipped {len(errors)} unreadable image(s):\n  " + "\n  ".join(errors[:20]))
+    kept = np.array([not isinstance(r, str) for r in results])
+    shape = (0, size, size) if grey else (0, size, size, 3)
+    images = (
+        np.stack([r for r in results if not isinstance(r, str)])
+        if kept.any()
+        else np.zeros(shape, np.uint8)
+    )
+    return images, kept
+
+
+# The original archives ------------------------------------------------------------------------
+
+
+def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list[Path]:
+    return [download(f, folder, manual=manual) for f in files]
+
+
+def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:
+    """HAM10000's metadata and its image folder: Dataverse files first, ISIC 2018 as fallback."""
+    manual = (
+        f"Dataverse may ask you to accept its terms first: open "
+        f"https://doi.org/10.7910/DVN/DBW86T, download the files and put them in {folder}."
+    )
+    try:
+        *zips, csv = _fetch_all(HAM10000_DATAVERSE, folder, manual)
+        images = folder / "HAM10000_images"
+        if not images.is_dir():
+            for archive in zips:
+                safe_extract(archive, folder / archive.stem)
+            _flatten([folder / z.stem for z in zips], images)
+        return _read_ham10000_metadata(csv), images
+    except DownloadError as dataverse_error:
+        try:
+            archive, truth_zip, groupings = _fetch_all(HAM10000_ISIC, folder, manual="")
+        except DownloadError as isic_error:
+            raise DownloadError(
+                f"{dataverse_error}\n\nThe ISIC 2018 copy failed too:\n{isic_error}"
+            ) from None
+        images = folder / "ISIC2018_images"
+        if not images.is_dir():
+            _flatten([safe_extract(archive, folder / archive.stem)], images)
+        truth = safe_extract(truth_zip, folder / truth_zip.stem)
+        return _read_isic_metadata(next(truth.rglob("*.csv")), groupings), images
+
+
+def _flatten(folders: list[Path], target: Path) -> None:
+    """Move every .jpg under `folders` into `target` (HAM10000's zips nest differently)."""
+    partial = target.with_name(target.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        for path in folder.rglob("*.jpg"):
+            os.replace(path, partial / path.name)
+    os.replace(partial, target)
+
+
+def _require_columns(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        path.unlink()  # a wrong file must not stay in the cache
+        raise ValueError(
+            f"{path.name} lacks the column(s) {missing} (it has {list(table.columns)}). It is not "
+            f"the published file (Dataverse serves a converted .tab unless asked for "
+            f"?format=original); it was deleted: run again to download it afresh."
+        )
+
+
+def _read_ham10000_metadata(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    _require_columns(table, HAM10000_COLUMNS, path)
+    return table.sort_values("image_id").reset_index(drop=True)
+
+
+def _read_isic_metadata(truth_csv: Path, groupings_csv: Path) -> pd.DataFrame:
+    """Rebuild HAM10000-style metadata from ISIC's one-hot labels and lesion groupings."""
+    truth = pd.read_csv(truth_csv)
+    _require_columns(truth, ("image", *(c.upper() for c in DERMA_CLASSES)), truth_csv)
+    groups = pd.read_csv(groupings_csv)
+    _require_columns(groups, ("image", "lesion_id", "diagnosis_confirm_type"), groupings_csv)
+    one_hot = truth[[c.upper() for c in DERMA_CLASSES]].to_numpy()
+    table = pd.DataFrame(
+        {"image_id": truth["image"], "dx": np.array(DERMA_CLASSES)[one_hot.argmax(1)]}
+    )
+    table = table.merge(
+        groups.rename(columns={"image": "image_id", "diagnosis_confirm_type": "dx_type"}),
+        on="image_id",
+        how="left",
+    )
+    for column in ("age", "sex", "localization"):  # not part of the ISIC files
+        table[column] = pd.NA
+    return table[list(HAM10000_COLUMNS)].sort_values("image_id").reset_index(drop=True)
+
+
+def xray_patient(file_name: str) -> str:
+    """The patient in a Kermany et al. file name: personN, or IM-XXXX (NORMAL2-IM-XXXX joins it)."""
+    if match := re.match(r"(person\d+)_", file_name):
+        return match.group(1)
+    if match := re.search(r"(IM-\d+)-", file_name):
+        return match.group(1)
+    return Path(file_name).stem  # unknown pattern: its own group
+
+
+def _chest_xray_table(folder: Path) -> pd.DataFrame:
+    """One row per X-ray image: file, label, patient and official split (train/test)."""
+    archive = download(
+        CHEST_XRAY, folder, manual="Mendeley may show a page first: click 'Download All'."
+    )
+    root = safe_extract(archive, folder / "ChestXRay2017")
+    rows = []
+    for path in sorted(root.rglob("*.jp*g")):
+        split, label = path.parent.parent.name.lower(), path.parent.name.lower()
+        if split in ("train", "test", "val") and label in XRAY_CLASSES:
+            rows.append(
+                {
+                    "file": str(path),
+                    "label": XRAY_CLASSES.index(label),
+                    "patient": xray_patient(path.name),
+                    "split": split,
+                }
+            )
+    if not rows:
+        raise ValueError(
+            f"No chest_xray/{{train,test}}/{{NORMAL,PNEUMONIA}}/*.jpeg found in {root}."
+        )
+    return pd.DataFrame(rows)
+
+
+def _cache_path(name: str, size: int) -> Path:
+    return data_dir() / "prepared" / f"{name}_{size}px.npz"
+
+
+def _save_cache(path: Path, arrays: dict[str, np.ndarray], metadata: pd.DataFrame | None) -> None:
+    """Write the array cache (and metadata CSV) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, **arrays)
+    if metadata is not None:
+        metadata.to_csv(path.with_suffix(".csv"), index=False)
+    os.replace(partial, path)
+
+
+def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
+    """Download, extract and decode the original archive once; later calls read the array cache."""
+    cache = _cache_path("ham10000" if name == "derma" else "chest_xray", size)
+    if not cache.is_file():
+        if name == "derma":
+            table, folder = _ham10000_table(data_dir() / "ham10000")
+            paths = [folder / f"{image_id}.jpg" for image_id in table["image_id"]]
+            labels, groups, split = table["dx"].map(DERMA_CLASSES.index), table["lesion_id"], None
+        else:
+            table = _chest_xray_table(data_dir() / "chest_xray")
+            paths, labels, groups, split = (
+                table["file"],
+                table["label"],
+                table["patient"],
+                table["split"],
+            )
+        images, kept = decode_images(list(paths), size, grey=name == "xray", on_error=on_error)
+        arrays = {
+            "images": images,
+            "labels": np.asarray(labels)[kept],
+            "groups": np.asarray(groups, str)[kept],
+        }
+        if split is not None:
+            arrays["split"] = np.asarray(split, str)[kept]
+        metadata = table[kept].reset_index(drop=True) if name == "derma" else None
+        _save_cache(cache, arrays, metadata)
+    with np.load(cache) as arrays:
+        metadata = (
+            pd.read_csv(cache.with_suffix(".csv")) if cache.with_suffix(".csv").exists() else None
+        )
+        title = "HAM10000" if name == "derma" else "ChestXRay2017 (Kermany et al.)"
+        return ImageSet(
+            images=arrays["images"],
+            labels=arrays["labels"].astype(np.int64),
+            class_names=DERMA_CLASSES if name == "derma" else XRAY_CLASSES,
+            groups=arrays["groups"],
+            source=f"{title}, original archive, {size} px",
+            official_split=arrays.get("split"),
+            metadata=metadata,
+        )
+
+
+# MedMNIST+ and the offline sample -------------------------------------------------------------
+
+
+def medmnist_file(name: str, size: int) -> RemoteFile:
+    """The DermaMNIST / PneumoniaMNIST file at `size` px (URL and md5 from the medmnist package)."""
+    from medmnist import INFO
+
+    flag = "dermamnist" if name == "derma" else "pneumoniamnist"
+    suffix = "" if size == 28 else f"_{size}"
+    return RemoteFile(
+        f"{flag}{suffix}.npz", (INFO[flag][f"url{suffix}"],), md5=INFO[flag][f"MD5{suffix}"]
+    )
+
+
+def load_medmnist(name: str, size: int) -> ImageSet:
+    """DermaMNIST or PneumoniaMNIST with official splits, from the smallest file ≥ `size` px."""
+    native = next((s for s in MEDMNIST_SIZES if s >= size), MEDMNIST_SIZES[-1])
+    remote = medmnist_file(name, native)
+    path = download(remote, data_dir() / "medmnist")
+    with np.load(path) as npz:
+        missing = [
+            f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in npz
+        ]
+        if missing:
+            path.unlink()
+            raise ValueError(
+                f"{path.name} lacks {missing}; it was deleted: run again to download it."
+            )
+        parts = [(s, npz[f"{s}_images"], npz[f"{s}_labels"].reshape(-1)) for s in SPLITS]
+    images = resize_images(np.concatenate([p[1] for p in parts]), size)
+    title = "DermaMNIST" if name == "derma" else "PneumoniaMNIST"
+    resized = f", resized to {size} px" if native != size else ""
+    return ImageSet(
+        images=images,
+        labels=np.concatenate([p[2] for p in parts]).astype(np.int64),
+        class_names=DERMA_CLASSES if name == "derma" else XRAY_CLASSES,
+        # MedMNIST carries no lesion or patient ids: every image is its own group.
+        groups=np.arange(len(images)).astype(str),
+        source=f"{title} (MedMNIST+, {native} px file{resized})",
+        official_split=np.concatenate([[split] * len(labels) for split, _, labels in parts]),
+    )
+
+
+def load_sample(name: str, size: int, num_samples: int, seed: int = 0) -> ImageSet:
+    """The generated offline sample as an ImageSet (official split 70/10/20 by image)."""
+    sample = make_sample(name, size, num_samples, seed)
+    return ImageSet(
+        images=np.concatenate([sample[f"{s}_images"] for s in SPLITS]),
+        labels=np.concatenate([sample[f"{s}_labels"].reshape(-1) for s in SPLITS]).astype(np.int64),
+        class_names=DERMA_CLASSES if name == "derma" else XRAY_CLASSES,
+        groups=np.concatenate([sample[f"{s}_groups"] for s in SPLITS]).astype(str),
+        source=f"generated offline sample ({name}, NOT patient data), {size} px",
+        official_split=np.concatenate([[s] * len(sample[f"{s}_labels"]) for s in SPLITS]),
+    )
+
+
+def limit_samples(data: ImageSet, max_samples: int | None, seed: int = 0) -> ImageSet:
+    """At most `max_samples` images, taking whole groups in random order (no lesion is cut)."""
+    if max_samples is None or len(data) <= max_samples:
+        return data
+    rng = np.random.default_rng(seed)
+    unique, inverse = np.unique(data.groups, return_inverse=True)
+    order = rng.permutation(len(unique))
+    sizes = np.bincount(inverse)[order]
+    chosen = order[: int(np.searchsorted(np.cumsum(sizes), max_samples, side="right"))]
+    return data.subset(np.flatnonzero(np.isin(inverse, chosen)))
+
+
+def load_dataset(
+    name: str,
+    source: str = "auto",
+    image_size: int | None = None,
+    max_samples: int | None = -1,
+    profile: Profile | None = None,
+    on_error: str = "stop",
+    seed: int = 0,
+) -> ImageSet:
+    """Images, labels, class names and groups of "derma" (HAM10000) or "xray" (chest X-ray).
+
+    source: "original" (the published archives, decoded once into data/prepared/), "medmnist"
+    (MedMNIST+ files with official splits), "sample" (generated, offline) or "auto": the original
+    when already prepared, else MedMNIST+, else — in the smoke profile only — the sample.
+    image_size and max_samples default to the profile's (max_samples=None: all images).
+    Prints which source it used.
+    """
+    if name not in NAMES:
+        raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(NAMES)}.")
+    if source not in SOURCE_KINDS:
+        raise ValueError(f"Unknown source {source!r}. Choose one of: {', '.join(SOURCE_KINDS)}.")
+    profile = profile or get_profile()
+    size = image_size or profile.image_size
+    limit = profile.max_samples if max_samples == -1 else max_samples
+    if source == "sample":
+        data = load_sample(name, size, limit or 2000, seed)
+    elif source == "original":
+        data = prepare_original(name, size, on_error)
+    elif source == "medmnist":
+        data = load_medmnist(name, size)
+    elif _cache_path("ham10000" if name == "derma" else "chest_xray", size).is_file():
+        data = prepare_original(name, size, on_error)
+    else:
+        try:
+            data = load_medmnist(name, size)
+        except DownloadError as err:
+            if not profile.allow_offline_sample:
+                raise
+            print(f"No real data could be had ({str(err).splitlines()[1].strip()}).")
+            data = load_sample(name, size, limit or 2000, seed)
+    data = limit_samples(data, limit, seed)
+    print(f"Using {data.source}: {len(data):,} images, {len(np.unique(data.groups)):,} groups.")
+    return data

@@ -1,0 +1,218 @@
+"""Downloads that stream, resume, verify and rename atomically; zip extraction that is safe."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import stat
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from tqdm.auto import tqdm
+
+# Dataverse and Mendeley answer some scripts with an error page; a browser-like agent avoids it.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) course_utils"
+CHUNK = 1 << 20
+JUNK = ("__MACOSX/", ".DS_Store", "/._")  # macOS metadata that zips often carry
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or verified; the message says how to get it by hand."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive entry would escape the target folder or is a link."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file to fetch: its name on disk, URLs (first, then mirrors), checksum and size."""
+
+    name: str
+    urls: tuple[str, ...]
+    md5: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+
+
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, remote: RemoteFile) -> str | None:
+    """None if the file is what `remote` promises, else what is wrong with it."""
+    size = path.stat().st_size
+    if remote.size is not None and size != remote.size:
+        return f"size {size:,} bytes, expected {remote.size:,}"
+    for algorithm in ("md5", "sha256"):
+        expected = getattr(remote, algorithm)
+        if expected and (actual := file_hash(path, algorithm)) != expected:
+            return f"{algorithm} {actual}, expected {expected}"
+    if remote.name.endswith((".zip", ".npz")) and not (remote.md5 or remote.sha256):
+        try:  # no published checksum: at least every member must read back with a good CRC
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            return f"not a readable zip archive ({err}); truncated?"
+        if bad:
+            return f"zip member {bad} is damaged"
+    return None
+
+
+def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
+    """Stream `url` into `part`, continuing after the bytes already there when the server allows."""
+    start = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": USER_AGENT}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    try:
+        response = urlopen(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as err:
+        if err.code == 416 and start:  # nothing left to send: the .part is complete
+            return
+        raise
+    with response:
+        if start and response.status != 206:  # the server ignored the range: start over
+            start = 0
+        length = response.headers.get("Content-Length")
+        total = int(length) + start if length else None
+        with (
+            open(part, "ab" if start else "wb") as f,
+            tqdm(
+                total=total,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                desc=part.stem,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
+            while chunk := response.read(CHUNK):
+                f.write(chunk)
+                bar.update(len(chunk))
+    if total is not None and part.stat().st_size < total:
+        raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+
+
+def download(
+    remote: RemoteFile,
+    folder: Path,
+    *,
+    retries: int = 3,
+    backoff: float = 2.0,
+    timeout: float = 60.0,
+    manual: str = "",
+    progress: bool = True,
+) -> Path:
+    """Fetch `remote` into `folder` (via `name.part`, resumed on retry) unless it is already there.
+
+    The file appears under its final name only once verified. Raises DownloadError with the
+    manual-download steps when every URL and retry fails.
+    """
+    dest = Path(folder) / remote.name
+    if dest.is_file():  # only verified files are ever renamed to their final name
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    problems = []
+    for url in remote.urls:
+        for attempt in range(1, retries + 1):
+            try:
+                _fetch(url, part, timeout, progress)
+            except HTTPError as err:
+                problems.append(f"{url}: HTTP {err.code} {err.reason}")
+                if 400 <= err.code < 500:  # retrying will not change the answer
+                    break
+                time.sleep(backoff * attempt)
+                continue
+            except (URLError, OSError, http.client.HTTPException) as err:
+                problems.append(f"{url}: {type(err).__name__}: {err}")
+                time.sleep(backoff * attempt)
+                continue  # the next attempt resumes from what the .part holds
+            problem = verify(part, remote)
+            if problem is None:
+                os.replace(part, dest)  # atomic: the final name only ever holds a whole file
+                return dest
+            part.unlink()  # never resume from bytes that failed verification
+            problems.append(f"{url}: downloaded file failed verification: {problem}")
+            break
+    raise DownloadError(_manual_steps(remote, dest, part, problems, manual))
+
+
+def _manual_steps(
+    remote: RemoteFile, dest: Path, part: Path, problems: list[str], manual: str
+) -> str:
+    lines = [f"Could not download {remote.name}:", *(f"  - {p}" for p in problems[-6:])]
+    lines += ["To get it by hand:", f"  1. Download it in a browser from {remote.urls[0]}"]
+    lines += [f"     (or a mirror: {url})" for url in remote.urls[1:]]
+    if manual:
+        lines.append(f"     {manual}")
+    lines.append(f"  2. Save it as {dest} (exactly this name and folder).")
+    checks = [f"{a} {getattr(remote, a)}" for a in ("md5", "sha256") if getattr(remote, a)]
+    if remote.size:
+        checks.append(f"{remote.size:,} bytes")
+    if checks:
+        lines.append(f"  3. It should have {', '.join(checks)}.")
+    lines.append("Then run this cell again.")
+    if part.exists():
+        lines.append(
+            f"({part.stat().st_size:,} bytes are kept in {part.name}; the next try resumes.)"
+        )
+    return "\n".join(lines)
+
+
+def _is_junk(name: str) -> bool:
+    return name.startswith("__MACOSX/") or any(j in f"/{name}" for j in JUNK[1:])
+
+
+def safe_extract(archive: Path, target: Path) -> Path:
+    """Extract a zip into `target` (skipping macOS junk), all or nothing.
+
+    Entries with absolute paths, `..` or symbolic links are refused before anything is written.
+    """
+    target = Path(target)
+    if target.is_dir():
+        return target
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = []
+            for info in zf.infolist():
+                path = PurePosixPath(info.filename.replace("\\", "/"))
+                if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
+                    raise UnsafeArchiveError(
+                        f"{archive.name} holds an entry that would be written outside the "
+                        f"target folder: {info.filename!r}. The archive is not the published one; "
+                        f"delete {archive} and download it again."
+                    )
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise UnsafeArchiveError(
+                        f"{archive.name} holds a symbolic link {info.filename!r}; refusing to "
+                        f"extract it. Delete {archive} and download it again."
+                    )
+                if not _is_junk(info.filename):
+                    members.append(info)
+            for info in members:
+                zf.extract(info, partial)
+        partial.mkdir(exist_ok=True)
+        os.replace(partial, target)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise DownloadError(
+            f"{archive} is damaged ({err}); delete it and download it again."
+        ) from err
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target

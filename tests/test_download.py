@@ -1,0 +1,154 @@
+import hashlib
+import os
+import socket
+import stat
+import zipfile
+
+import pytest
+
+from course_utils.download import (
+    DownloadError,
+    RemoteFile,
+    UnsafeArchiveError,
+    download,
+    safe_extract,
+    verify,
+)
+
+PAYLOAD = os.urandom(300_000)
+
+
+def _remote(server, name="file.bin", payload=PAYLOAD, **checks) -> RemoteFile:
+    (server.root / name).write_bytes(payload)
+    return RemoteFile(name, (f"{server.url}/{name}",), **checks)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_clean_download_is_verified_and_renamed(http_server, tmp_path):
+    remote = _remote(http_server, md5=hashlib.md5(PAYLOAD).hexdigest(), size=len(PAYLOAD))
+    path = download(remote, tmp_path / "cache", progress=False)
+    assert path.read_bytes() == PAYLOAD and _leftovers(tmp_path / "cache") == ["file.bin"]
+    download(remote, tmp_path / "cache", progress=False)  # already there: no second request
+    assert len(http_server.requests) == 1
+
+
+def test_a_cut_connection_resumes_where_it_stopped(http_server, tmp_path):
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    remote = _remote(http_server, sha256=sha)
+    http_server.cut_after["file.bin"] = 100_000
+    path = download(remote, tmp_path / "cache", backoff=0, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert http_server.requests == [("/file.bin", None), ("/file.bin", "bytes=100000-")]
+
+
+def test_checksum_mismatch_is_an_error_and_leaves_nothing(http_server, tmp_path):
+    remote = _remote(http_server, md5="0" * 32)
+    with pytest.raises(DownloadError) as err:
+        download(remote, tmp_path / "cache", backoff=0, progress=False)
+    message = str(err.value)
+    assert "md5" in message and "expected 00000000" in message
+    assert f"Save it as {tmp_path / 'cache' / 'file.bin'}" in message and remote.urls[0] in message
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def test_a_truncated_zip_never_lands_in_the_cache(http_server, tmp_path):
+    archive = tmp_path / "whole.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("images/a.jpg", os.urandom(50_000))
+        zf.writestr("images/b.jpg", os.urandom(50_000))
+    remote = _remote(http_server, "ISIC.zip", archive.read_bytes()[:60_000])  # no checksum known
+    with pytest.raises(DownloadError, match="not a readable zip archive"):
+        download(remote, tmp_path / "cache", backoff=0, progress=False)
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def test_a_mirror_is_used_when_the_first_host_fails(http_server, tmp_path):
+    (http_server.root / "file.bin").write_bytes(PAYLOAD)
+    remote = RemoteFile(
+        "file.bin", (f"{http_server.url}/gone/file.bin", f"{http_server.url}/file.bin")
+    )
+    assert download(remote, tmp_path, backoff=0, progress=False).read_bytes() == PAYLOAD
+    assert [path for path, _ in http_server.requests] == ["/gone/file.bin", "/file.bin"]
+
+
+def test_an_unreachable_host_gives_the_manual_steps(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    remote = RemoteFile("data.zip", (f"http://127.0.0.1:{port}/data.zip",), md5="ab" * 16)
+    with pytest.raises(DownloadError) as err:
+        download(remote, tmp_path, retries=2, backoff=0, manual="Log in first.", progress=False)
+    message = str(err.value)
+    for expected in (
+        "Could not download data.zip",
+        "Connection refused",
+        "Log in first.",
+        f"Save it as {tmp_path / 'data.zip'}",
+        "md5 abababab",
+    ):
+        assert expected in message
+    assert _leftovers(tmp_path) == []
+
+
+def test_verify_reports_size_and_damaged_members(tmp_path):
+    path = tmp_path / "x.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.txt", b"hello world" * 100)
+    assert verify(path, RemoteFile("x.zip", ())) is None
+    assert "size" in verify(path, RemoteFile("x.zip", (), size=1))
+    data = bytearray(path.read_bytes())
+    data[data.index(b"hello")] ^= 0xFF  # flip a byte inside the member
+    path.write_bytes(bytes(data))
+    assert "a.txt is damaged" in verify(path, RemoteFile("x.zip", ()))
+
+
+def _zip(path, entries):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries:
+            if isinstance(data, zipfile.ZipInfo):
+                zf.writestr(data, name)
+            else:
+                zf.writestr(name, data)
+    return path
+
+
+def test_extract_skips_macos_junk(tmp_path):
+    archive = _zip(
+        tmp_path / "a.zip",
+        [
+            ("chest_xray/train/NORMAL/IM-1-1.jpeg", b"x"),
+            ("chest_xray/.DS_Store", b"x"),
+            ("__MACOSX/chest_xray/train/NORMAL/._IM-1-1.jpeg", b"x"),
+        ],
+    )
+    target = safe_extract(archive, tmp_path / "out")
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert files == ["chest_xray/train/NORMAL/IM-1-1.jpeg"]
+
+
+@pytest.mark.parametrize("evil", ["../evil.txt", "images/../../evil.txt", "/tmp/evil.txt"])
+def test_path_traversal_is_refused_before_anything_is_written(tmp_path, evil):
+    archive = _zip(tmp_path / "a.zip", [("images/ok.jpg", b"x"), (evil, b"owned")])
+    with pytest.raises(UnsafeArchiveError, match="outside the target folder"):
+        safe_extract(archive, tmp_path / "cache" / "out")
+    assert _leftovers(tmp_path / "cache") == [] and not (tmp_path / "evil.txt").exists()
+
+
+def test_symbolic_links_are_refused(tmp_path):
+    link = zipfile.ZipInfo("images/link.jpg")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    archive = _zip(tmp_path / "a.zip", [("/etc/passwd", link)])
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_archive_says_download_again(tmp_path):
+    archive = tmp_path / "bad.zip"
+    archive.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DownloadError, match="delete it and download it again"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
