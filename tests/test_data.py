@@ -91,13 +91,15 @@ def test_resize_keeps_layout_and_dtype(shape):
 @pytest.mark.parametrize(("name", "channels", "classes"), [("derma", (3,), 7), ("xray", (), 2)])
 def test_sample_has_the_medmnist_layout(name, channels, classes):
     sample = data.make_sample(name, image_size=28, num_samples=200)
-    assert set(sample) == {f"{s}_{k}" for s in data.SPLITS for k in ("images", "labels")}
+    keys = ("images", "labels", "groups")  # MedMNIST's keys, plus the lesion/patient groups
+    assert set(sample) == {f"{s}_{k}" for s in data.SPLITS for k in keys}
     sizes = [len(sample[f"{s}_images"]) for s in data.SPLITS]
     assert sizes == [140, 20, 40]
     for split in data.SPLITS:
         images, labels = sample[f"{split}_images"], sample[f"{split}_labels"]
         assert images.shape[1:] == (28, 28, *channels) and images.dtype == np.uint8
         assert labels.shape == (len(images), 1) and labels.max() < classes
+        assert sample[f"{split}_groups"].shape == (len(images),)
     assert len(data.class_names(name)) == classes
 
 
@@ -128,3 +130,13 @@ def test_unknown_sample_or_dataset_names_the_valid_ones():
         data.class_names("retina")
     with pytest.raises(ValueError, match="image_size ≥ 8"):
         data.make_sample("derma", image_size=4)
+
+
+def test_sample_groups_hold_views_of_one_lesion_with_one_label():
+    sample = data.make_sample("derma", 16, 600, seed=2)
+    groups = np.concatenate([sample[f"{s}_groups"] for s in data.SPLITS])
+    labels = np.concatenate([sample[f"{s}_labels"].ravel() for s in data.SPLITS])
+    sizes = np.bincount(np.unique(groups, return_inverse=True)[1])
+    assert 1.1 < len(groups) / len(sizes) < 1.6 and sizes.max() <= 3  # HAM10000: 1.34 per lesion
+    for group in np.unique(groups):
+        assert len(set(labels[groups == group])) == 1

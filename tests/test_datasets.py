@@ -1,0 +1,310 @@
+"""The real sources, served from 127.0.0.1 in their exact published layouts (tiny images)."""
+
+import hashlib
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from course_utils import datasets
+from course_utils.config import get_profile
+from course_utils.data import DERMA_CLASSES
+from course_utils.download import DownloadError, RemoteFile
+
+# Ten HAM10000 images of seven lesions (ISIC_0024306 onwards), with their diagnoses.
+HAM = pd.DataFrame(
+    {
+        "lesion_id": [
+            "HAM_0000118",
+            "HAM_0000118",
+            "HAM_0002730",
+            "HAM_0002730",
+            "HAM_0001466",
+            "HAM_0002761",
+            "HAM_0005132",
+            "HAM_0001396",
+            "HAM_0004143",
+            "HAM_0004143",
+        ],
+        "image_id": [f"ISIC_{24306 + i:07d}" for i in range(10)],
+        "dx": ["bkl", "bkl", "nv", "nv", "mel", "df", "vasc", "akiec", "bcc", "bcc"],
+        "dx_type": ["histo"] * 5 + ["consensus", "follow_up", "histo", "confocal", "histo"],
+        "age": [80.0, 80.0, 75.0, 75.0, None, 60.0, 55.0, 70.0, 65.0, 65.0],
+        "sex": ["male"] * 5 + ["female"] * 5,
+        "localization": ["scalp"] * 4 + ["back", "face", "trunk", "ear", "neck", "neck"],
+        "dataset": ["vidir_modern"] * 10,
+    }
+)
+
+
+def jpeg(colour, size=(60, 45), mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def write_zip(path, entries: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def local(server, name, checksum=True) -> RemoteFile:
+    data = (server.root / name).read_bytes()
+    md5 = hashlib.md5(data).hexdigest() if checksum else None
+    return RemoteFile(name, (f"{server.url}/{name}",), md5=md5, size=len(data))
+
+
+def ham_colour(dx: str) -> tuple[int, int, int]:
+    return (30 * DERMA_CLASSES.index(dx), 100, 200 - 20 * DERMA_CLASSES.index(dx))
+
+
+@pytest.fixture
+def dataverse(http_server, monkeypatch):
+    """HAM10000 as Harvard Dataverse publishes it: two zips of top-level JPEGs and a CSV."""
+    root, rows = http_server.root, HAM.to_dict("records")
+    write_zip(
+        root / "HAM10000_images_part_1.zip",
+        {f"{r['image_id']}.jpg": jpeg(ham_colour(r["dx"])) for r in rows[:6]},
+    )
+    write_zip(
+        root / "HAM10000_images_part_2.zip",
+        {f"{r['image_id']}.jpg": jpeg(ham_colour(r["dx"])) for r in rows[6:]},
+    )
+    HAM.to_csv(root / "HAM10000_metadata.csv", index=False)
+    files = tuple(local(http_server, f.name) for f in datasets.HAM10000_DATAVERSE)
+    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", files)
+    return http_server
+
+
+@pytest.fixture
+def isic(http_server, monkeypatch):
+    """HAM10000 as the ISIC 2018 Task 3 training files: one zip, one-hot labels, lesion groups."""
+    root, folder = http_server.root, "ISIC2018_Task3_Training_Input"
+    entries = {
+        f"{folder}/{r['image_id']}.jpg": jpeg(ham_colour(r["dx"])) for r in HAM.to_dict("records")
+    }
+    entries |= {f"{folder}/ATTRIBUTION.txt": b"ViDIR", f"{folder}/LICENSE.txt": b"CC BY-NC 4.0"}
+    write_zip(root / f"{folder}.zip", entries)
+    one_hot = pd.DataFrame({"image": HAM["image_id"]})
+    for name in ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"):
+        one_hot[name] = (HAM["dx"].str.upper() == name).astype(float)
+    truth = "ISIC2018_Task3_Training_GroundTruth"
+    write_zip(root / f"{truth}.zip", {f"{truth}/{truth}.csv": one_hot.to_csv(index=False).encode()})
+    HAM.rename(columns={"image_id": "image", "dx_type": "diagnosis_confirm_type"})[
+        ["image", "lesion_id", "diagnosis_confirm_type"]
+    ].to_csv(root / "ISIC2018_Task3_Training_LesionGroupings.csv", index=False)
+    files = tuple(local(http_server, f.name, checksum=False) for f in datasets.HAM10000_ISIC)
+    monkeypatch.setattr(datasets, "HAM10000_ISIC", files)
+    return http_server
+
+
+XRAYS = {  # file → (split, class); patients per Kermany et al.'s naming
+    "train/NORMAL/IM-0115-0001.jpeg": "normal",
+    "train/NORMAL/NORMAL2-IM-0115-0002.jpeg": "normal",  # same patient as IM-0115
+    "train/NORMAL/IM-0117-0001.jpeg": "normal",
+    "train/PNEUMONIA/person1_bacteria_1.jpeg": "pneumonia",
+    "train/PNEUMONIA/person1_virus_6.jpeg": "pneumonia",
+    "train/PNEUMONIA/person3_bacteria_10.jpeg": "pneumonia",
+    "test/NORMAL/IM-0001-0001.jpeg": "normal",
+    "test/PNEUMONIA/person100_bacteria_475.jpeg": "pneumonia",
+}
+
+
+def xray_archive(server, corrupt: str | None = None) -> None:
+    entries = {}
+    for i, (name, label) in enumerate(XRAYS.items()):
+        grey = 60 if label == "normal" else 190
+        rgb = i == 3  # a few of the real files are RGB
+        data = jpeg((grey,) * 3 if rgb else grey, (80, 70), "RGB" if rgb else "L")
+        entries[f"chest_xray/{name}"] = b"\xff\xd8 not a jpeg" if name == corrupt else data
+    entries["chest_xray/.DS_Store"] = b"junk"
+    entries["__MACOSX/chest_xray/train/NORMAL/._IM-0115-0001.jpeg"] = b"junk"
+    write_zip(server.root / "ChestXRay2017.zip", entries)
+
+
+@pytest.fixture
+def kermany(http_server, monkeypatch):
+    xray_archive(http_server)
+    monkeypatch.setattr(datasets, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
+    return http_server
+
+
+def test_ham10000_from_dataverse(dataverse, capsys):
+    data = datasets.load_dataset("derma", source="original", image_size=16)
+    assert data.images.shape == (10, 16, 16, 3) and data.images.dtype == np.uint8
+    assert [DERMA_CLASSES[y] for y in data.labels] == list(HAM["dx"])
+    assert list(data.groups) == list(HAM["lesion_id"])
+    assert list(data.metadata.columns[:7]) == list(datasets.HAM10000_COLUMNS)
+    assert data.metadata["age"].isna().sum() == 1
+    # the decoded colour is the class colour (centre-cropped, resized)
+    np.testing.assert_allclose(data.images[4].mean(axis=(0, 1)), ham_colour("mel"), atol=3)
+    assert "HAM10000, original archive, 16 px" in capsys.readouterr().out
+    served = len(dataverse.requests)
+    again = datasets.load_dataset("derma", source="original", image_size=16)
+    assert len(dataverse.requests) == served  # decoded once: the second call reads the cache
+    np.testing.assert_array_equal(again.images, data.images)
+
+
+def test_ham10000_falls_back_to_the_isic_files(dataverse, isic, monkeypatch):
+    gone = tuple(
+        RemoteFile(f.name, (f"{isic.url}/gone/{f.name}",)) for f in datasets.HAM10000_DATAVERSE
+    )
+    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", gone)
+    data = datasets.load_dataset("derma", source="original", image_size=16)
+    assert [DERMA_CLASSES[y] for y in data.labels] == list(HAM["dx"])
+    assert list(data.groups) == list(HAM["lesion_id"])
+    assert list(data.metadata["dx_type"]) == list(HAM["dx_type"])
+    assert data.metadata["age"].isna().all()  # ISIC's files carry no age, sex or site
+
+
+def test_both_ham10000_hosts_failing_gives_both_manual_paths(http_server, monkeypatch):
+    for attr in ("HAM10000_DATAVERSE", "HAM10000_ISIC"):
+        gone = tuple(
+            RemoteFile(f.name, (f"{http_server.url}/gone/{f.name}",))
+            for f in getattr(datasets, attr)
+        )
+        monkeypatch.setattr(datasets, attr, gone)
+    with pytest.raises(DownloadError) as err:
+        datasets.load_dataset("derma", source="original", profile=get_profile("laptop"))
+    message = str(err.value)
+    assert (
+        "HAM10000_images_part_1.zip" in message and "ISIC2018_Task3_Training_Input.zip" in message
+    )
+    assert "doi.org/10.7910/DVN/DBW86T" in message and "HTTP 404" in message
+
+
+def test_a_missing_metadata_column_is_named_and_the_file_removed(dataverse, monkeypatch, tmp_path):
+    HAM.drop(columns="lesion_id").to_csv(dataverse.root / "HAM10000_metadata.csv", index=False)
+    files = tuple(local(dataverse, f.name) for f in datasets.HAM10000_DATAVERSE)
+    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", files)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['lesion_id'\]"):
+        datasets.load_dataset("derma", source="original", image_size=16)
+    cache = tmp_path / "data"
+    assert not (cache / "ham10000" / "HAM10000_metadata.csv").exists()
+    assert not (cache / "prepared").exists() or not list((cache / "prepared").iterdir())
+
+
+def test_chest_xray_groups_patients_and_keeps_the_official_split(kermany):
+    data = datasets.load_dataset("xray", source="original", image_size=24)
+    assert data.images.shape == (8, 24, 24) and data.class_names == ("normal", "pneumonia")
+    files = sorted(XRAYS)  # the loader walks the tree in sorted order
+    assert list(data.labels) == [int(XRAYS[f] == "pneumonia") for f in files]
+    assert list(data.official_split) == [f.split("/")[0] for f in files]
+    patients = dict(zip(files, data.groups, strict=True))
+    assert (
+        patients["train/NORMAL/IM-0115-0001.jpeg"]
+        == patients["train/NORMAL/NORMAL2-IM-0115-0002.jpeg"]
+    )
+    assert (
+        patients["train/PNEUMONIA/person1_bacteria_1.jpeg"]
+        == patients["train/PNEUMONIA/person1_virus_6.jpeg"]
+        == "person1"
+    )
+    assert len(set(data.groups)) == 6
+    assert set(data.split("official")) == {"train", "test"}
+
+
+@pytest.mark.parametrize("on_error", ["stop", "skip"])
+def test_a_corrupt_jpeg_is_reported_by_name(http_server, monkeypatch, tmp_path, capsys, on_error):
+    bad = "train/PNEUMONIA/person3_bacteria_10.jpeg"
+    xray_archive(http_server, corrupt=bad)
+    monkeypatch.setattr(datasets, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
+    if on_error == "stop":
+        with pytest.raises(ValueError, match="person3_bacteria_10.jpeg"):
+            datasets.load_dataset("xray", source="original", image_size=24, on_error=on_error)
+        assert (
+            not list((tmp_path / "data" / "prepared").glob("*"))
+            if (tmp_path / "data" / "prepared").exists()
+            else True
+        )
+    else:
+        data = datasets.load_dataset("xray", source="original", image_size=24, on_error=on_error)
+        assert len(data) == 7 and "person3_bacteria_10.jpeg" in capsys.readouterr().out
+
+
+def medmnist_npz(server, name: str, size: int, grey: bool) -> RemoteFile:
+    rng = np.random.default_rng(0)
+    shape = (size, size) if grey else (size, size, 3)
+    arrays = {}
+    for split, n in (("train", 7), ("val", 2), ("test", 3)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 2, (n, 1), dtype=np.uint8)
+    np.savez(server.root / name, **arrays)
+    return local(server, name)
+
+
+def test_medmnist_keeps_the_official_splits_and_resizes(http_server, monkeypatch):
+    asked = []
+
+    def fake_file(name, size):
+        asked.append(size)
+        return medmnist_npz(http_server, f"pneumoniamnist_{size}.npz", size, grey=True)
+
+    monkeypatch.setattr(datasets, "medmnist_file", fake_file)
+    data = datasets.load_dataset("xray", source="medmnist", image_size=32, max_samples=None)
+    assert asked == [64] and data.images.shape == (12, 32, 32)  # the 64 px file, resized
+    assert list(data.official_split) == ["train"] * 7 + ["val"] * 2 + ["test"] * 3
+    assert data.source == "PneumoniaMNIST (MedMNIST+, 64 px file, resized to 32 px)"
+
+
+def test_medmnist_registry_comes_from_the_medmnist_package():
+    remote = datasets.medmnist_file("derma", 64)
+    assert remote.name == "dermamnist_64.npz" and remote.md5 == "b70a2f5635c6199aeaa28c31d7202e1f"
+    assert datasets.medmnist_file("xray", 28).md5 == "28209eda62fecd6e6a2d98b1501bb15f"
+
+
+def _offline(monkeypatch, http_server):
+    gone = lambda name, size: RemoteFile("x.npz", (f"{http_server.url}/gone/x.npz",))  # noqa: E731
+    monkeypatch.setattr(datasets, "medmnist_file", gone)
+
+
+def test_auto_falls_back_to_the_sample_only_in_smoke(http_server, monkeypatch, capsys):
+    _offline(monkeypatch, http_server)
+    data = datasets.load_dataset("derma")
+    out = capsys.readouterr().out
+    assert "No real data could be had" in out and "generated offline sample" in out
+    assert data.images.shape[1:] == (32, 32, 3) and len(data) <= get_profile("smoke").max_samples
+    with pytest.raises(DownloadError, match="Save it as"):
+        datasets.load_dataset("derma", profile=get_profile("laptop"))
+
+
+def test_auto_prefers_prepared_original_data(dataverse, http_server, monkeypatch):
+    datasets.load_dataset("derma", source="original", image_size=16)
+    _offline(monkeypatch, http_server)
+    assert "HAM10000" in datasets.load_dataset("derma", image_size=16).source
+
+
+def test_limit_keeps_whole_groups():
+    data = datasets.load_sample("derma", 8, 300)
+    small = datasets.limit_samples(data, 100, seed=3)
+    assert len(small) <= 100
+    for group in set(small.groups):
+        assert (small.groups == group).sum() == (data.groups == group).sum()
+
+
+def test_sample_split_by_image_leaks_like_dermamnist():
+    data = datasets.load_sample("derma", 8, 400)
+    from course_utils.splits import check_leakage
+
+    official = {s: np.flatnonzero(data.official_split == s) for s in ("train", "val", "test")}
+    assert check_leakage(official, data.groups)["shared groups"].sum() > 0
+    grouped = data.split("60/20/20")
+    assert set(grouped) == {"train", "val", "test"}
+    shared = set(grouped["train"].groups) & set(grouped["test"].groups)
+    assert not shared
+
+
+def test_bad_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="derma, xray"):
+        datasets.load_dataset("retina")
+    with pytest.raises(ValueError, match="auto, original, medmnist, sample"):
+        datasets.load_dataset("derma", source="kaggle")
+    with pytest.raises(ValueError, match="no official split"):
+        datasets.ImageSet(
+            np.zeros((2, 4, 4), np.uint8), np.zeros(2), ("a", "b"), np.zeros(2), "x"
+        ).split("official")
