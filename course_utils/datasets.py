@@ -151,25 +151,22 @@ class ImageSet:
 # Decoding -------------------------------------------------------------------------------------
 
 
-def decode_image(path: str, size: int, grey: bool) -> np.ndarray:
-    """Read one image file, centre-crop it square and resize it to size×size (uint8)."""
+def decode_image(path: str, size: int, grey: bool) -> tuple[np.ndarray, int, int]:
+    """Read one image file, centre-crop it square, resize to size×size; also its original size."""
     mode = "L" if grey else "RGB"
     with Image.open(path) as image:
+        width, height = image.size
         image.draft(mode, (size, size))  # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale
         image = image.convert(mode)
-        width, height = image.size
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        image = image.resize(
-            (size, size),
-            Image.Resampling.BILINEAR,
-            box=(left, top, left + side, top + side),
-            reducing_gap=2.0,
-        )
-        return np.asarray(image)
+        scale = image.size[0] / width  # < 1 when draft() decoded at a reduced scale
+        side = min(width, height) * scale
+        left, top = (image.size[0] - side) / 2, (image.size[1] - side) / 2
+        box = (left, top, left + side, top + side)
+        image = image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+        return np.asarray(image), width, height
 
 
-def _decode_or_error(job: tuple[str, int, bool]) -> np.ndarray | str:
+def _decode_or_error(job: tuple[str, int, bool]) -> tuple[np.ndarray, int, int] | str:
     try:
         return decode_image(*job)
     except Exception as err:  # noqa: BLE001 (reported to the caller by file name)
@@ -178,8 +175,8 @@ def _decode_or_error(job: tuple[str, int, bool]) -> np.ndarray | str:
 
 def decode_images(
     paths: list[str], size: int, grey: bool, on_error: str = "stop", workers: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode many files in parallel; returns (images, kept) where kept marks the readable ones.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode files in parallel into (images, kept mask, original width×height of those kept).
 
     on_error="stop" raises listing every unreadable file; "skip" prints them and leaves them out.
     """
@@ -202,14 +199,11 @@ def decode_images(
         )
     if errors:
         print(f"Skipped {len(errors)} unreadable image(s):\n  " + "\n  ".join(errors[:20]))
-    kept = np.array([not isinstance(r, str) for r in results])
-    shape = (0, size, size) if grey else (0, size, size, 3)
-    images = (
-        np.stack([r for r in results if not isinstance(r, str)])
-        if kept.any()
-        else np.zeros(shape, np.uint8)
-    )
-    return images, kept
+    kept = np.array([not isinstance(r, str) for r in results], dtype=bool)
+    good = [r for r in results if not isinstance(r, str)]
+    empty = np.zeros((0, size, size) if grey else (0, size, size, 3), np.uint8)
+    images = np.stack([r[0] for r in good]) if good else empty
+    return images, kept, np.array([r[1:] for r in good], dtype=int).reshape(-1, 2)
 
 
 # The original archives ------------------------------------------------------------------------
@@ -315,7 +309,8 @@ def _chest_xray_table(folder: Path) -> pd.DataFrame:
         if split in ("train", "test", "val") and label in XRAY_CLASSES:
             rows.append(
                 {
-                    "file": str(path),
+                    "path": str(path),
+                    "file": path.relative_to(root).as_posix(),
                     "label": XRAY_CLASSES.index(label),
                     "patient": xray_patient(path.name),
                     "split": split,
@@ -332,13 +327,12 @@ def _cache_path(name: str, size: int) -> Path:
     return data_dir() / "prepared" / f"{name}_{size}px.npz"
 
 
-def _save_cache(path: Path, arrays: dict[str, np.ndarray], metadata: pd.DataFrame | None) -> None:
-    """Write the array cache (and metadata CSV) atomically."""
+def _save_cache(path: Path, arrays: dict[str, np.ndarray], metadata: pd.DataFrame) -> None:
+    """Write the array cache and its metadata CSV; the .npz appears last, whole (os.replace)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.npz")
     np.savez(partial, **arrays)
-    if metadata is not None:
-        metadata.to_csv(path.with_suffix(".csv"), index=False)
+    metadata.to_csv(path.with_suffix(".csv"), index=False)
     os.replace(partial, path)
 
 
@@ -349,29 +343,18 @@ def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
         if name == "derma":
             table, folder = _ham10000_table(data_dir() / "ham10000")
             paths = [folder / f"{image_id}.jpg" for image_id in table["image_id"]]
-            labels, groups, split = table["dx"].map(DERMA_CLASSES.index), table["lesion_id"], None
+            labels, groups = table["dx"].map(DERMA_CLASSES.index), table["lesion_id"]
         else:
             table = _chest_xray_table(data_dir() / "chest_xray")
-            paths, labels, groups, split = (
-                table["file"],
-                table["label"],
-                table["patient"],
-                table["split"],
-            )
-        images, kept = decode_images(list(paths), size, grey=name == "xray", on_error=on_error)
-        arrays = {
-            "images": images,
-            "labels": np.asarray(labels)[kept],
-            "groups": np.asarray(groups, str)[kept],
-        }
-        if split is not None:
-            arrays["split"] = np.asarray(split, str)[kept]
-        metadata = table[kept].reset_index(drop=True) if name == "derma" else None
-        _save_cache(cache, arrays, metadata)
+            paths, labels, groups = table.pop("path"), table["label"], table["patient"]
+        images, kept, sizes = decode_images(list(paths), size, name == "xray", on_error)
+        metadata = table[kept].assign(width=sizes[:, 0], height=sizes[:, 1])
+        arrays = {"images": images, "labels": np.asarray(labels)[kept]}
+        arrays["groups"] = np.asarray(groups, str)[kept]
+        if "split" in table:
+            arrays["split"] = np.asarray(table["split"], str)[kept]
+        _save_cache(cache, arrays, metadata.reset_index(drop=True))
     with np.load(cache) as arrays:
-        metadata = (
-            pd.read_csv(cache.with_suffix(".csv")) if cache.with_suffix(".csv").exists() else None
-        )
         title = "HAM10000" if name == "derma" else "ChestXRay2017 (Kermany et al.)"
         return ImageSet(
             images=arrays["images"],
@@ -380,7 +363,7 @@ def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
             groups=arrays["groups"],
             source=f"{title}, original archive, {size} px",
             official_split=arrays.get("split"),
-            metadata=metadata,
+            metadata=pd.read_csv(cache.with_suffix(".csv")),
         )
 
 
@@ -465,7 +448,8 @@ def load_dataset(
 
     source: "original" (the published archives, decoded once into data/prepared/), "medmnist"
     (MedMNIST+ files with official splits), "sample" (generated, offline) or "auto": the original
-    when already prepared, else MedMNIST+, else — in the smoke profile only — the sample.
+    when already prepared, else MedMNIST+. When the real data cannot be downloaded, the smoke
+    profile falls back to the sample; the other profiles raise DownloadError with manual steps.
     image_size and max_samples default to the profile's (max_samples=None: all images).
     Prints which source it used.
     """
@@ -476,22 +460,21 @@ def load_dataset(
     profile = profile or get_profile()
     size = image_size or profile.image_size
     limit = profile.max_samples if max_samples == -1 else max_samples
-    if source == "sample":
-        data = load_sample(name, size, limit or 2000, seed)
-    elif source == "original":
-        data = prepare_original(name, size, on_error)
-    elif source == "medmnist":
-        data = load_medmnist(name, size)
-    elif _cache_path("ham10000" if name == "derma" else "chest_xray", size).is_file():
-        data = prepare_original(name, size, on_error)
-    else:
-        try:
+    prepared = _cache_path("ham10000" if name == "derma" else "chest_xray", size).is_file()
+    if source == "auto":
+        source = "original" if prepared else "medmnist"
+    try:
+        if source == "original":
+            data = prepare_original(name, size, on_error)
+        elif source == "medmnist":
             data = load_medmnist(name, size)
-        except DownloadError as err:
-            if not profile.allow_offline_sample:
-                raise
-            print(f"No real data could be had ({str(err).splitlines()[1].strip()}).")
+        else:
             data = load_sample(name, size, limit or 2000, seed)
+    except DownloadError as err:
+        if not profile.allow_offline_sample:
+            raise
+        print(f"No real data could be had ({str(err).splitlines()[1].strip()}).")
+        data = load_sample(name, size, limit or 2000, seed)
     data = limit_samples(data, limit, seed)
     print(f"Using {data.source}: {len(data):,} images, {len(np.unique(data.groups)):,} groups.")
     return data

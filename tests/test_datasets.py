@@ -141,6 +141,7 @@ def test_ham10000_from_dataverse(dataverse, capsys):
     assert list(data.groups) == list(HAM["lesion_id"])
     assert list(data.metadata.columns[:7]) == list(datasets.HAM10000_COLUMNS)
     assert data.metadata["age"].isna().sum() == 1
+    assert set(zip(data.metadata["width"], data.metadata["height"])) == {(60, 45)}  # file size
     # the decoded colour is the class colour (centre-cropped, resized)
     np.testing.assert_allclose(data.images[4].mean(axis=(0, 1)), ham_colour("mel"), atol=3)
     assert "HAM10000, original archive, 16 px" in capsys.readouterr().out
@@ -206,6 +207,8 @@ def test_chest_xray_groups_patients_and_keeps_the_official_split(kermany):
         == "person1"
     )
     assert len(set(data.groups)) == 6
+    assert set(zip(data.metadata["width"], data.metadata["height"])) == {(80, 70)}
+    assert data.metadata["file"][0] == "chest_xray/test/NORMAL/IM-0001-0001.jpeg"
     assert set(data.split("official")) == {"train", "test"}
 
 
@@ -308,3 +311,27 @@ def test_bad_names_list_the_valid_ones():
         datasets.ImageSet(
             np.zeros((2, 4, 4), np.uint8), np.zeros(2), ("a", "b"), np.zeros(2), "x"
         ).split("official")
+
+
+def test_original_falls_back_to_the_sample_in_smoke_only(http_server, monkeypatch, capsys):
+    gone = RemoteFile("ChestXRay2017.zip", (f"{http_server.url}/gone/ChestXRay2017.zip",))
+    monkeypatch.setattr(datasets, "CHEST_XRAY", gone)
+    data = datasets.load_dataset("xray", source="original")
+    assert data.source.startswith("generated offline sample") and data.images.ndim == 3
+    assert "No real data could be had" in capsys.readouterr().out
+    with pytest.raises(DownloadError, match="Could not download ChestXRay2017.zip"):
+        datasets.load_dataset("xray", source="original", profile=get_profile("full"))
+
+
+def test_fast_decoding_matches_a_plain_crop_and_resize(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.integers(0, 256, (9, 12, 3)), np.ones((50, 50, 1))).astype(np.uint8)
+    path = tmp_path / "lesion.jpg"
+    Image.fromarray(smooth).save(path, quality=95)  # 600×450, like HAM10000
+    fast, width, height = datasets.decode_image(str(path), 64, grey=False)
+    with Image.open(path) as image:
+        plain = np.asarray(
+            image.convert("RGB").crop((75, 0, 525, 450)).resize((64, 64), Image.BILINEAR)
+        )
+    assert (width, height) == (600, 450) and fast.shape == (64, 64, 3)
+    assert np.abs(fast.astype(int) - plain).mean() < 4  # same picture, up to resampling detail
