@@ -62,13 +62,21 @@ def main() -> None:
     device = get_device()
     sample = make_sample("derma", args.image_size, round(args.samples / 0.7))  # 70% is train
     mean, std = input_stats(args.arch)
-    loader = make_loader(sample["train_images"], sample["train_labels"],
-                         batch_size=args.batch_size, mean=mean, std=std, shuffle=True)  # fmt: skip
+    loader = make_loader(
+        sample["train_images"],
+        sample["train_labels"],
+        batch_size=args.batch_size,
+        mean=mean,
+        std=std,
+        shuffle=True,
+    )
     images = len(loader.dataset) * args.epochs
     model = build_model(args.arch, 7, weights=None, profile=get_profile("smoke"))
-    print(f"{args.arch} at {args.image_size} px, {len(loader.dataset)} images, batch "
-          f"{args.batch_size}, {args.epochs} epochs per run, device {device}, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
+    print(
+        f"{args.arch} at {args.image_size} px, {len(loader.dataset)} images, batch "
+        f"{args.batch_size}, {args.epochs} epochs per run, device {device}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
     bare_loop(model, loader, 1, 1e-3, device)  # warm-up: allocator, kernels, caches
     rates: dict[str, list[float]] = {"bare": [], "fit": []}
@@ -83,8 +91,10 @@ def main() -> None:
             start = time.perf_counter()
             runs[name]()
             rates[name].append(images / (time.perf_counter() - start))
-        print(f"repeat {repeat}: bare {rates['bare'][-1]:7.1f} images/s, "
-              f"fit {rates['fit'][-1]:7.1f} images/s")  # fmt: skip
+        print(
+            f"repeat {repeat}: bare {rates['bare'][-1]:7.1f} images/s, "
+            f"fit {rates['fit'][-1]:7.1f} images/s"
+        )
 
     bare, fitted = statistics.median(rates["bare"]), statistics.median(rates["fit"])
     print(f"median images/s: bare {bare:.1f}, fit {fitted:.1f}")

@@ -122,6 +122,20 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{n} {c}"
+            for c, n in zip(
+                self.class_names,
+                np.bincount(self.labels, minlength=len(self.class_names)),
+                strict=True,
+            )
+        )
+        return (
+            f"ImageSet({self.source}: {len(self)} images {self.images.shape[1:]} "
+            f"{self.images.dtype}, {len(np.unique(self.groups))} groups; {counts})"
+        )
+
     def subset(self, index: np.ndarray) -> ImageSet:
         """The images at `index` (metadata and official split follow)."""
         return replace(
@@ -473,7 +487,7 @@ def load_dataset(
     except DownloadError as err:
         if not profile.allow_offline_sample:
             raise
-        print(f"No real data could be had ({str(err).splitlines()[1].strip()}).")
+        print(f"No real data could be had ({str(err).splitlines()[1].strip(' -')}).")
         data = load_sample(name, size, limit or 2000, seed)
     data = limit_samples(data, limit, seed)
     print(f"Using {data.source}: {len(data):,} images, {len(np.unique(data.groups)):,} groups.")

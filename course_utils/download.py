@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import stat
 import time
 import zipfile
@@ -82,6 +83,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         if err.code == 416 and start:  # nothing left to send: the .part is complete
             return
         raise
+    part.parent.mkdir(parents=True, exist_ok=True)  # only now: no empty folders after failures
     with response:
         if start and response.status != 206:  # the server ignored the range: start over
             start = 0
@@ -106,6 +108,11 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         raise http.client.IncompleteRead(b"", total - part.stat().st_size)
 
 
+def _unreachable(err: Exception) -> bool:
+    reason = getattr(err, "reason", err)
+    return isinstance(reason, (socket.gaierror, ConnectionRefusedError))
+
+
 def download(
     remote: RemoteFile,
     folder: Path,
@@ -124,7 +131,6 @@ def download(
     dest = Path(folder) / remote.name
     if dest.is_file():  # only verified files are ever renamed to their final name
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     problems = []
     for url in remote.urls:
@@ -139,6 +145,8 @@ def download(
                 continue
             except (URLError, OSError, http.client.HTTPException) as err:
                 problems.append(f"{url}: {type(err).__name__}: {err}")
+                if _unreachable(err):  # no DNS, nobody listening: retrying at once won't help
+                    break
                 time.sleep(backoff * attempt)
                 continue  # the next attempt resumes from what the .part holds
             problem = verify(part, remote)

@@ -121,3 +121,79 @@ def check_horizontal_edge_kernel(kernel: np.ndarray | None) -> None:
         f"{flat:.2f}. Make the rows differ (e.g. −1 on top, +1 below) and let every "
         "column be the same, with weights summing to 0.",
     )
+
+
+# 02_datasets --------------------------------------------------------------------------------
+
+
+def check_patient_id(fn: Callable[[str], str] | None) -> None:
+    """Exercise: fn(file name) returns the patient of a chest X-ray file of Kermany et al."""
+    from course_utils.datasets import xray_patient
+
+    if _unanswered(fn):
+        return
+    names = [
+        "person1_bacteria_1.jpeg",
+        "person1_virus_6.jpeg",
+        "person1619_bacteria_4261.jpeg",
+        "IM-0115-0001.jpeg",
+        "NORMAL2-IM-0115-0002.jpeg",
+        "NORMAL2-IM-1427-0001.jpeg",
+    ]
+    for name in names:
+        got, expected = fn(name), xray_patient(name)
+        if _unanswered(got):
+            return
+        if got != expected:
+            return report(
+                False,
+                "",
+                f"For {name!r} you return {got!r}; the patient is {expected!r}. "
+                "Hint: re.match(r'(person\\d+)_', name) or re.search(r'(IM-\\d+)-', name).",
+            )
+    return report(
+        True, "Every file maps to its patient: these are the groups a split must respect.", ""
+    )
+
+
+def check_leaked_lesions(fn: Callable[[np.ndarray, np.ndarray], int] | None) -> None:
+    """Exercise: fn(train_groups, test_groups) counts the lesions that have images on both sides."""
+    if _unanswered(fn):
+        return
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        train, test = rng.integers(0, 30, 40).astype(str), rng.integers(20, 50, 15).astype(str)
+        expected = len(np.intersect1d(train, test))
+        got = fn(train, test)
+        if _unanswered(got):
+            return
+        if got != expected:
+            return report(
+                False,
+                "",
+                f"Expected {expected}, got {got}. Count each shared lesion "
+                "once, however many images it has (np.intersect1d or set &).",
+            )
+    return report(True, "Right: each of those lesions is seen in training and then 'tested'.", "")
+
+
+def check_majority_baseline(
+    accuracy: float | None, macro_f1: float | None, labels: np.ndarray, num_classes: int
+) -> None:
+    """Exercise: accuracy and macro F1 of always predicting the most frequent class."""
+    from course_utils.metrics import classification_scores
+
+    if _unanswered(accuracy, macro_f1):
+        return
+    labels = np.asarray(labels).reshape(-1)
+    majority = np.full_like(labels, np.bincount(labels).argmax())
+    scores = classification_scores(labels, majority, num_classes)
+    ok = abs(accuracy - scores["accuracy"]) < 0.01 and abs(macro_f1 - scores["macro_f1"]) < 0.01
+    return report(
+        ok,
+        f"Accuracy {scores['accuracy']:.2f} but macro F1 {scores['macro_f1']:.2f}: "
+        "a useless model can look accurate on imbalanced data.",
+        f"Expected accuracy {scores['accuracy']:.2f} and macro F1 {scores['macro_f1']:.2f}. "
+        "Predict np.bincount(labels).argmax() for every image and score it with "
+        "classification_scores or f1_table.",
+    )

@@ -131,3 +131,39 @@ def show_filters(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def show_class_examples(
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    per_class: int = 6,
+    seed: int = 0,
+    title: str | None = None,
+) -> Figure:
+    """One row per class with `per_class` randomly chosen images of it."""
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(
+        len(class_names),
+        per_class,
+        squeeze=False,
+        figsize=(1.4 * per_class + 1, 1.4 * len(class_names) + 0.4),
+    )
+    grey = images.ndim == 3 or images.shape[-1] == 1
+    for row, name in enumerate(class_names):
+        members = np.flatnonzero(labels == row)
+        chosen = rng.choice(members, min(per_class, len(members)), replace=False)
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(chosen):
+                ax.imshow(
+                    images[chosen[col]].squeeze(), cmap="gray" if grey else None, vmin=0, vmax=255
+                )
+            else:
+                ax.axis("off")
+        axes[row, 0].set_ylabel(f"{name}\n({len(members)})", rotation=0, ha="right", va="center")
+    fig.suptitle(title or "Examples per class (images in the class)")
+    fig.tight_layout()
+    return fig

@@ -52,6 +52,9 @@ def test_checks_say_yes_to_right_answers_and_no_to_wrong_ones(check, right, wron
         lambda: exercises.check_output_size(lambda n, k, s, p: None),
         lambda: exercises.check_horizontal_edge_kernel(None),
         lambda: exercises.check_seeded_draws(None, None),
+        lambda: exercises.check_patient_id(lambda name: None),
+        lambda: exercises.check_leaked_lesions(None),
+        lambda: exercises.check_majority_baseline(None, 0.5, [0, 1], 2),
     ],
 )
 def test_unanswered_exercises_say_so(call, capsys):

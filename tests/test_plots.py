@@ -70,3 +70,12 @@ def test_filters_are_drawn_one_per_axis():
     assert len(drawn) == 6 and drawn[0].images[0].get_array().shape == (5, 5, 3)
     fig = plots.show_filters(torch.randn(4, 16, 3, 3))  # many input channels: their mean, in grey
     assert fig.axes[0].images[0].get_array().shape == (3, 3)
+
+
+def test_class_examples_one_row_per_class():
+    images = np.zeros((10, 8, 8), np.uint8)
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 2, 0])
+    fig = plots.show_class_examples(images, labels, ["a", "b", "c"], per_class=3)
+    assert len(fig.axes) == 9
+    assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["a\n(4)", "b\n(5)", "c\n(1)"]
+    assert [len(ax.images) for ax in fig.axes[6:]] == [1, 0, 0]  # class c has one image

@@ -1,0 +1,67 @@
+"""Is data ever the bottleneck? Images/s the loader delivers vs images/s `fit` consumes.
+
+The loader serves normalised batches from the cached uint8 array (what every notebook trains
+on); `fit` trains resnet18 at 64 px on the same batches. Both measured in one run; the last line
+ends with the ratio loader / fit (target ≥ 5 on a CPU).
+
+    .venv/bin/python benchmarks/loader_vs_fit.py [--arch resnet18] [--image-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from course_utils import build_model, fit, get_device, make_loader, make_sample, seed_everything
+from course_utils.config import get_profile
+from course_utils.models import input_stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="resnet18")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    seed_everything(0)
+    device = get_device()
+    sample = make_sample("derma", args.image_size, round(args.samples / 0.7))  # 70% is train
+    mean, std = input_stats(args.arch)
+    loader = make_loader(
+        sample["train_images"],
+        sample["train_labels"],
+        batch_size=args.batch_size,
+        mean=mean,
+        std=std,
+        shuffle=True,
+    )
+    model = build_model(args.arch, 7, weights=None, profile=get_profile("smoke"))
+    count = len(loader.dataset)
+    print(f"{args.arch} at {args.image_size} px, {count} images, batch {args.batch_size}, {device}")
+
+    def drain() -> None:  # what the loader alone can deliver, moved to the training device
+        for images, labels in loader:
+            images.to(device), labels.to(device)
+
+    runs = {"loader": drain, "fit": lambda: fit(model, loader, epochs=1, progress=False)}
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for repeat in range(1, args.repeats + 1):
+        for name in runs if repeat % 2 else reversed(runs):
+            start = time.perf_counter()
+            runs[name]()
+            rates[name].append(count / (time.perf_counter() - start))
+        print(
+            f"repeat {repeat}: loader {rates['loader'][-1]:9.1f} images/s, "
+            f"fit {rates['fit'][-1]:7.1f} images/s"
+        )
+    loader_rate, fit_rate = statistics.median(rates["loader"]), statistics.median(rates["fit"])
+    print(f"median images/s: loader {loader_rate:.1f}, fit {fit_rate:.1f}")
+    print(f"loader / fit images/s ratio ({device}): {loader_rate / fit_rate:.1f}")
+
+
+if __name__ == "__main__":
+    main()
