@@ -9,10 +9,9 @@ alternate so that machine noise hits both alike. The last line ends with the rat
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from common import compare
 from torch import nn
 
 from course_utils import build_model, fit, get_device, make_loader, make_sample, seed_everything
@@ -79,26 +78,13 @@ def main() -> None:
     )
 
     bare_loop(model, loader, 1, 1e-3, device)  # warm-up: allocator, kernels, caches
-    rates: dict[str, list[float]] = {"bare": [], "fit": []}
     runs = {
         "bare": lambda: bare_loop(model, loader, args.epochs, 1e-3, device),
         # the whole call is timed: optimiser set-up, progress bar, keeping the best weights
         "fit": lambda: fit(model, loader, epochs=args.epochs, lr=1e-3, device=device),
     }
-    for repeat in range(1, args.repeats + 1):
-        order = ["bare", "fit"] if repeat % 2 else ["fit", "bare"]  # neither always goes first
-        for name in order:
-            start = time.perf_counter()
-            runs[name]()
-            rates[name].append(images / (time.perf_counter() - start))
-        print(
-            f"repeat {repeat}: bare {rates['bare'][-1]:7.1f} images/s, "
-            f"fit {rates['fit'][-1]:7.1f} images/s"
-        )
-
-    bare, fitted = statistics.median(rates["bare"]), statistics.median(rates["fit"])
-    print(f"median images/s: bare {bare:.1f}, fit {fitted:.1f}")
-    print(f"fit / bare images/s ratio ({device}): {fitted / bare:.3f}")
+    rates = compare(runs, images, args.repeats)
+    print(f"fit / bare images/s ratio ({device}): {rates['fit'] / rates['bare']:.3f}")
 
 
 if __name__ == "__main__":

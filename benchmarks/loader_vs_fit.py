@@ -10,8 +10,8 @@ ends with the ratio loader / fit (target ≥ 5 on a CPU).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+
+from common import compare
 
 from course_utils import build_model, fit, get_device, make_loader, make_sample, seed_everything
 from course_utils.config import get_profile
@@ -48,19 +48,8 @@ def main() -> None:
             images.to(device), labels.to(device)
 
     runs = {"loader": drain, "fit": lambda: fit(model, loader, epochs=1, progress=False)}
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for repeat in range(1, args.repeats + 1):
-        for name in runs if repeat % 2 else reversed(runs):
-            start = time.perf_counter()
-            runs[name]()
-            rates[name].append(count / (time.perf_counter() - start))
-        print(
-            f"repeat {repeat}: loader {rates['loader'][-1]:9.1f} images/s, "
-            f"fit {rates['fit'][-1]:7.1f} images/s"
-        )
-    loader_rate, fit_rate = statistics.median(rates["loader"]), statistics.median(rates["fit"])
-    print(f"median images/s: loader {loader_rate:.1f}, fit {fit_rate:.1f}")
-    print(f"loader / fit images/s ratio ({device}): {loader_rate / fit_rate:.1f}")
+    rates = compare(runs, count, args.repeats)
+    print(f"loader / fit images/s ratio ({device}): {rates['loader'] / rates['fit']:.1f}")
 
 
 if __name__ == "__main__":

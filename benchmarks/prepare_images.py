@@ -9,12 +9,11 @@ alternating. The last line ends with the ratio prepare / naive.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from common import compare
 from PIL import Image
 
 from course_utils.datasets import decode_images
@@ -49,24 +48,10 @@ def main() -> None:
         print(f"{args.images} JPEGs of 600×450 → {args.size}×{args.size}")
         runs = {
             "naive": lambda: naive(paths, args.size),
-            "prepare": lambda: decode_images(paths, args.size, grey=False)[0],
+            "prepare": lambda: decode_images(paths, args.size, grey=False),
         }
-        rates: dict[str, list[float]] = {name: [] for name in runs}
-        for repeat in range(1, args.repeats + 1):
-            for name in runs if repeat % 2 else reversed(runs):
-                start = time.perf_counter()
-                images = runs[name]()
-                rates[name].append(len(images) / (time.perf_counter() - start))
-            print(
-                f"repeat {repeat}: naive {rates['naive'][-1]:7.1f} images/s, "
-                f"prepare {rates['prepare'][-1]:7.1f} images/s"
-            )
-    naive_rate, prepare_rate = (
-        statistics.median(rates["naive"]),
-        statistics.median(rates["prepare"]),
-    )
-    print(f"median images/s: naive {naive_rate:.1f}, prepare {prepare_rate:.1f}")
-    print(f"prepare / naive images/s ratio: {prepare_rate / naive_rate:.2f}")
+        rates = compare(runs, args.images, args.repeats)
+    print(f"prepare / naive images/s ratio: {rates['prepare'] / rates['naive']:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,24 @@ def _unanswered(*answers: object) -> bool:
     return False
 
 
+def _check_function(
+    fn: Callable[..., object] | None,
+    cases: list[tuple[tuple, object]],
+    success: str,
+    hint: Callable[[tuple, object, object], str],
+) -> None:
+    """Call fn(*args) for every (args, expected) case: ✅ if all match, else ❌ with a hint."""
+    if _unanswered(fn):
+        return
+    for args, expected in cases:
+        got = fn(*args)
+        if _unanswered(got):
+            return
+        if got != expected:
+            return report(False, "", hint(args, expected, got))
+    return report(True, success, "")
+
+
 # 00_setup -----------------------------------------------------------------------------------
 
 
@@ -57,31 +75,20 @@ def check_nv_share(answer: float | None) -> None:
 
 def check_output_size(fn: Callable[[int, int, int, int], int] | None) -> None:
     """Exercise: fn(size, kernel, stride, padding) gives a convolution's output size."""
-    if _unanswered(fn):
-        return
+    settings = [(32, 3, 1, 1), (32, 3, 2, 1), (224, 7, 2, 3), (28, 5, 1, 0), (15, 3, 2, 0)]
     cases = [
-        (32, 3, 1, 1),
-        (32, 3, 2, 1),
-        (224, 7, 2, 3),
-        (28, 5, 1, 0),
-        (15, 3, 2, 0),
-        (7, 1, 1, 0),
+        ((n, k, s, p), nn.Conv2d(1, 1, k, s, p)(torch.zeros(1, 1, n, n)).shape[-1])
+        for n, k, s, p in settings
     ]
-    for size, kernel, stride, padding in cases:
-        conv = nn.Conv2d(1, 1, kernel, stride, padding)
-        expected = conv(torch.zeros(1, 1, size, size)).shape[-1]
-        got = fn(size, kernel, stride, padding)
-        if _unanswered(got):
-            return
-        if got != expected:
-            return report(
-                False,
-                "",
-                f"For size={size}, kernel={kernel}, stride={stride}, "
-                f"padding={padding} torch gives {expected}, your function {got}. "
-                "Hint: (size + 2·padding − kernel) // stride + 1.",
-            )
-    return report(True, "Your formula matches torch on every case.", "")
+    _check_function(
+        fn,
+        cases,
+        "Your formula matches torch on every case.",
+        lambda args, expected, got: (
+            f"For size, kernel, stride, padding = {args} torch gives {expected}, your function "
+            f"{got}. Hint: (size + 2·padding − kernel) // stride + 1."
+        ),
+    )
 
 
 def check_conv_parameters(answer: int | None) -> None:
@@ -130,8 +137,6 @@ def check_patient_id(fn: Callable[[str], str] | None) -> None:
     """Exercise: fn(file name) returns the patient of a chest X-ray file of Kermany et al."""
     from course_utils.datasets import xray_patient
 
-    if _unanswered(fn):
-        return
     names = [
         "person1_bacteria_1.jpeg",
         "person1_virus_6.jpeg",
@@ -140,41 +145,33 @@ def check_patient_id(fn: Callable[[str], str] | None) -> None:
         "NORMAL2-IM-0115-0002.jpeg",
         "NORMAL2-IM-1427-0001.jpeg",
     ]
-    for name in names:
-        got, expected = fn(name), xray_patient(name)
-        if _unanswered(got):
-            return
-        if got != expected:
-            return report(
-                False,
-                "",
-                f"For {name!r} you return {got!r}; the patient is {expected!r}. "
-                "Hint: re.match(r'(person\\d+)_', name) or re.search(r'(IM-\\d+)-', name).",
-            )
-    return report(
-        True, "Every file maps to its patient: these are the groups a split must respect.", ""
+    _check_function(
+        fn,
+        [((name,), xray_patient(name)) for name in names],
+        "Every file maps to its patient: these are the groups a split must respect.",
+        lambda args, expected, got: (
+            f"For {args[0]!r} you return {got!r}; the patient is {expected!r}. Hint: "
+            "re.match(r'(person\\d+)_', name) or re.search(r'(IM-\\d+)-', name)."
+        ),
     )
 
 
 def check_leaked_lesions(fn: Callable[[np.ndarray, np.ndarray], int] | None) -> None:
-    """Exercise: fn(train_groups, test_groups) counts the lesions that have images on both sides."""
-    if _unanswered(fn):
-        return
+    """Exercise: fn(train_groups, test_groups) counts the lesions with images on both sides."""
     rng = np.random.default_rng(0)
-    for _ in range(5):
-        train, test = rng.integers(0, 30, 40).astype(str), rng.integers(20, 50, 15).astype(str)
-        expected = len(np.intersect1d(train, test))
-        got = fn(train, test)
-        if _unanswered(got):
-            return
-        if got != expected:
-            return report(
-                False,
-                "",
-                f"Expected {expected}, got {got}. Count each shared lesion "
-                "once, however many images it has (np.intersect1d or set &).",
-            )
-    return report(True, "Right: each of those lesions is seen in training and then 'tested'.", "")
+    pairs = [
+        (rng.integers(0, 30, 40).astype(str), rng.integers(20, 50, 15).astype(str))
+        for _ in range(5)
+    ]
+    _check_function(
+        fn,
+        [(pair, len(np.intersect1d(*pair))) for pair in pairs],
+        "Right: each of those lesions is seen in training and then 'tested'.",
+        lambda args, expected, got: (
+            f"Expected {expected}, got {got}. Count each shared lesion once, however many "
+            "images it has (np.intersect1d or set &)."
+        ),
+    )
 
 
 def check_majority_baseline(

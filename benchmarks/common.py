@@ -1,0 +1,22 @@
+"""What the benchmarks share: alternate the contenders in one run and report median images/s."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def compare(runs: dict[str, Callable[[], object]], images: int, repeats: int) -> dict[str, float]:
+    """Time every run `repeats` times, alternating which goes first; median images/s of each."""
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for repeat in range(1, repeats + 1):
+        for name in names if repeat % 2 else names[::-1]:  # neither always goes first
+            start = time.perf_counter()
+            runs[name]()
+            rates[name].append(images / (time.perf_counter() - start))
+        print(f"repeat {repeat}: " + ", ".join(f"{n} {rates[n][-1]:9.1f} images/s" for n in names))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    print("median images/s: " + ", ".join(f"{n} {m:.1f}" for n, m in medians.items()))
+    return medians
