@@ -120,8 +120,8 @@ def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor]
         ) from err
 
 
-def _split_torchvision(arch: str, net: nn.Module) -> tuple[OrderedDict[str, nn.Module], int]:
-    """Cut a torchvision network into named feature blocks; also return their output channels."""
+def _split_torchvision(arch: str, net: nn.Module) -> OrderedDict[str, nn.Module]:
+    """Cut a torchvision network into named feature blocks."""
     if arch == "vgg16":
         # Five conv blocks, each ending with its max-pool, as in the VGG paper and the seed slides.
         blocks, current = OrderedDict(), []
@@ -130,12 +130,12 @@ def _split_torchvision(arch: str, net: nn.Module) -> tuple[OrderedDict[str, nn.M
             if isinstance(layer, nn.MaxPool2d):
                 blocks[f"block{len(blocks) + 1}"] = nn.Sequential(*current)
                 current = []
-        return blocks, 512
+        return blocks
     if arch.startswith("resnet"):
         stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         layers = [net.layer1, net.layer2, net.layer3, net.layer4]
         blocks = OrderedDict(stem=stem, **{f"block{i}": layer for i, layer in enumerate(layers, 1)})
-        return blocks, net.fc.in_features
+        return blocks
     if arch == "densenet121":
         f = net.features
         return OrderedDict(
@@ -145,12 +145,12 @@ def _split_torchvision(arch: str, net: nn.Module) -> tuple[OrderedDict[str, nn.M
             block3=nn.Sequential(f.denseblock3, f.transition3),
             # torchvision applies this ReLU in forward(); it belongs to the features.
             block4=nn.Sequential(f.denseblock4, f.norm5, nn.ReLU(inplace=True)),
-        ), net.classifier.in_features
+        )
     if arch == "mobilenet_v2":
         f = net.features  # grouped by output resolution: /2, /4, /8, /16, /32
         return OrderedDict(
             stem=f[0:2], block1=f[2:4], block2=f[4:7], block3=f[7:14], block4=f[14:19]
-        ), net.last_channel
+        )
     raise AssertionError(arch)
 
 
@@ -174,28 +174,42 @@ def _lite0(state: dict[str, torch.Tensor] | None) -> tuple[OrderedDict[str, nn.M
     return blocks, nn.Sequential(net._dropout, net._fc)
 
 
+class SizedFlatten(nn.Flatten):
+    """nn.Flatten for a head built for one feature-map shape; says what to do on another."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.shape:
+            raise ValueError(
+                f"This head flattens feature maps of shape {self.shape} but got "
+                f"{tuple(x.shape[1:])}: the images are not the size the model was built for. "
+                f"Pass image_size=<your images' size> to build_model."
+            )
+        return super().forward(x)
+
+
 def make_head(
-    in_channels: int,
+    features: tuple[int, int, int],
     num_classes: int,
     kind: str = "linear",
     hidden: tuple[int, int] = (256, 128),
     dropout: float = 0.5,
 ) -> nn.Sequential:
-    """A classification head: global-average-pool + linear, or the seed's dense/dropout head."""
+    """A head for feature maps of shape (C, H, W): average-pool + linear, or the seed's head."""
+    channels, height, width = features
     if kind == "linear":
         return nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(0.2),
-            nn.Linear(in_channels, num_classes),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(channels, num_classes)
         )
     if kind == "seed":
         # flatten → dense → dropout → dense → dropout → dense, as in the seed slides (Keras).
-        # Pooling to 7×7 is the identity at 224 px and keeps the sizes fixed at smaller inputs.
+        # At 224 px VGG16's features are 512×7×7, so the first dense layer sees 25,088 inputs.
         return nn.Sequential(
-            nn.AdaptiveAvgPool2d(7),
-            nn.Flatten(),
-            nn.Linear(in_channels * 49, hidden[0]),
+            SizedFlatten(features),
+            nn.Linear(channels * height * width, hidden[0]),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(hidden[0], hidden[1]),
@@ -212,11 +226,14 @@ def build_model(
     weights: str | None = "imagenet",
     head: str = "linear",
     profile: Profile | None = None,
+    image_size: int | None = None,
 ) -> nn.Sequential:
     """A network as nn.Sequential of named blocks ending in "head".
 
     weights: "imagenet" or None (random init). With num_classes=1000 and ImageNet weights the
     original ImageNet classifier is kept, so the model predicts ImageNet categories.
+    head: "linear" (global average pooling + one linear layer, any input size) or "seed"
+    (flatten + dense layers, sized for image_size, by default the profile's).
     """
     _check_arch(arch)
     if not isinstance(num_classes, int) or num_classes < 2:
@@ -231,21 +248,27 @@ def build_model(
 
     if arch == "efficientnet_lite0":
         blocks, imagenet_classifier = _lite0(state)
-        channels = imagenet_classifier[-1].in_features
         pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         imagenet_head = nn.Sequential(*pooled, *imagenet_classifier)
     else:
         net = _TORCHVISION[arch][0](weights=None)
         if state is not None:
             net.load_state_dict(state)
-        blocks, channels = _split_torchvision(arch, net)
+        blocks = _split_torchvision(arch, net)
         if arch == "vgg16":
             imagenet_head = nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier)
         else:
             last = net.fc if arch.startswith("resnet") else net.classifier
             imagenet_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), last)
 
-    blocks["head"] = imagenet_head if keep_imagenet_head else make_head(channels, num_classes, head)
+    if keep_imagenet_head:
+        blocks["head"] = imagenet_head
+    else:
+        size = image_size or profile.image_size
+        # The seed's head flattens the feature maps, so it is sized for one input size.
+        with torch.no_grad():
+            shape = nn.Sequential(blocks).eval()(torch.zeros(1, 3, size, size)).shape[1:]
+        blocks["head"] = make_head(tuple(shape), num_classes, head)
     return nn.Sequential(blocks)
 
 

@@ -83,19 +83,16 @@ def test_input_stats_follow_the_weights():
 
 
 def test_seed_head_is_flatten_dense_dropout_dense_dropout_dense():
-    model = models.build_model("vgg16", 7, weights=None, head="seed")
+    model = models.build_model("vgg16", 7, weights=None, head="seed", image_size=64)
     kinds = [type(m) for m in model.head if not isinstance(m, nn.ReLU)]
-    assert kinds == [
-        nn.AdaptiveAvgPool2d,
-        nn.Flatten,
-        nn.Linear,
-        nn.Dropout,
-        nn.Linear,
-        nn.Dropout,
-        nn.Linear,
-    ]
+    assert kinds == [models.SizedFlatten, nn.Linear, nn.Dropout, nn.Linear, nn.Dropout, nn.Linear]
+    assert model.head[1].in_features == 512 * 2 * 2  # VGG16's 64 px input ends as 512×2×2
     assert model.head[-1].out_features == 7
     assert model.eval()(SMALL).shape == (2, 7)
+    with pytest.raises(ValueError, match="Pass image_size=<your images' size> to build_model"):
+        model(torch.zeros(1, 3, 32, 32))
+    at_224 = models.make_head((512, 7, 7), 7, "seed")  # the seed's size: 25,088 inputs
+    assert at_224[1].in_features == 25_088
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_fit_does_exactly_what_a_hand_written_loop_does():
     history = train.fit(model, train_loader, epochs=2, lr=1e-2, progress=False)
 
     torch.manual_seed(1)  # the same dropout masks
-    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2, fused=True)  # fit's default
     images = torch.from_numpy(SAMPLE["train_images"]).permute(0, 3, 1, 2).float() / 255
     images, labels = (images - 0.5) / 0.5, torch.from_numpy(SAMPLE["train_labels"].ravel()).long()
     losses = []
@@ -170,3 +170,54 @@ def test_unknown_monitor_and_zero_epochs_are_errors():
         )
     with pytest.raises(ValueError, match="epochs must be ≥ 1"):
         train.fit(small_cnn(), train_loader, epochs=0)
+
+
+def _frozen_resnet(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return freeze(build_model("resnet18", 7, weights=None), trainable=["block4"])
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_cached_frozen_prefix_gives_the_same_training_as_recomputing(with_val, capsys):
+    results = {}
+    for cache in (False, True):
+        model = _frozen_resnet()
+        train_loader, val_loader = loaders(shuffle=True)
+        torch.manual_seed(3)
+        history = train.fit(
+            model,
+            train_loader,
+            val_loader if with_val else None,
+            epochs=3,
+            lr=1e-2,
+            cache_frozen=cache,
+        )
+        results[cache] = (history.to_frame(), model.state_dict())
+    assert "Frozen stem, block1, block2, block3: computed once" in capsys.readouterr().out
+    columns = [c for c in results[True][0] if "seconds" not in c and "per_s" not in c]
+    np.testing.assert_allclose(
+        results[True][0][columns], results[False][0][columns], rtol=1e-4, atol=1e-5
+    )
+    for name, value in results[True][1].items():
+        torch.testing.assert_close(value, results[False][1][name], rtol=1e-4, atol=1e-5)
+
+
+def test_prefix_is_not_cached_when_that_would_change_the_result():
+    model = _frozen_resnet()
+    train_loader, val_loader = loaders()
+    device = torch.device("cpu")
+    assert train.frozen_prefix_length(model) == 4
+    assert train.cache_frozen_prefix(model, [train_loader, val_loader], device) is not None
+    augmented = make_loader(
+        SAMPLE["train_images"],
+        SAMPLE["train_labels"],
+        batch_size=16,
+        mean=MEAN,
+        std=STD,
+        transform=lambda x: x.flip(-1),
+    )
+    assert train.cache_frozen_prefix(model, [augmented], device) is None  # random input each epoch
+    assert train.cache_frozen_prefix(model, [train_loader], device, budget=1) is None  # too big
+    freeze(model, trainable=["stem", "block4"])
+    assert train.frozen_prefix_length(model) == 0  # the first block trains: nothing to cache
+    assert train.frozen_prefix_length(small_cnn()) == 0
