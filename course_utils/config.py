@@ -98,7 +98,6 @@ def seed_everything(seed: int = 42) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (the legacy global generator that libraries still use)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    os.environ["PYTHONHASHSEED"] = str(seed)
 
 
 def _versions() -> dict[str, str]:

@@ -52,7 +52,8 @@ def check_seeded_draws(first: torch.Tensor | None, second: torch.Tensor | None) 
     return report(
         same,
         "Same seed, same numbers: your runs can be repeated.",
-        "The draws differ: call seed_everything with the same seed before each one.",
+        "The draws differ, or are not torch tensors: call seed_everything with the same seed "
+        "right before each torch.rand(3).",
     )
 
 
@@ -97,14 +98,14 @@ def check_conv_parameters(answer: int | None) -> None:
         return
     expected = sum(p.numel() for p in nn.Conv2d(3, 16, kernel_size=5).parameters())
     return report(
-        int(answer) == expected,
+        isinstance(answer, int | np.integer) and answer == expected,
         f"{expected} = 16 filters × (3 channels × 5 × 5 weights) + 16 biases.",
         "Each of the 16 filters has one 5×5 weight per input channel, plus one bias.",
     )
 
 
 def check_horizontal_edge_kernel(kernel: np.ndarray | None) -> None:
-    """Exercise: a 3×3 kernel that sees horizontal edges, not vertical ones or flat areas."""
+    """Exercise: a 3×3 kernel that answers dark-above-bright-below edges, not vertical or flat."""
     if _unanswered(kernel):
         return
     kernel = np.asarray(kernel, dtype=float)
@@ -114,19 +115,32 @@ def check_horizontal_edge_kernel(kernel: np.ndarray | None) -> None:
     step[5:] = 1  # dark above, bright below: a horizontal edge
     weight = torch.tensor(kernel, dtype=torch.float32).view(1, 1, 3, 3)
 
-    def response(image: np.ndarray) -> float:
-        x = torch.tensor(image, dtype=torch.float32).view(1, 1, 9, 9)
-        return float(torch.nn.functional.conv2d(x, weight).abs().max())
+    def response(image: np.ndarray) -> torch.Tensor:
+        return torch.nn.functional.conv2d(
+            torch.tensor(image, dtype=torch.float32)[None, None], weight
+        )
 
-    horizontal, vertical, flat = response(step), response(step.T), response(np.ones((9, 9)))
-    ok = horizontal > 0.5 and vertical < 0.1 * horizontal and flat < 1e-6
+    edge = response(step)
+    strongest = float(edge.max() if edge.max() >= -edge.min() else edge.min())
+    vertical = float(response(step.T).abs().max())
+    flat = float(response(np.ones((9, 9))).abs().max())
+    measured = (
+        f"Responses: horizontal edge {strongest:.2f}, vertical edge {vertical:.2f}, "
+        f"flat {flat:.2f}."
+    )
+    if strongest < 0:
+        return report(
+            False,
+            "",
+            f"{measured} Your kernel answers the edge with a negative "
+            "value: it looks for bright above dark. Flip its sign.",
+        )
+    ok = strongest > 0 and vertical <= 0.1 * strongest and flat <= 1e-6 * (1 + strongest)
     return report(
         ok,
-        f"Responses: horizontal edge {horizontal:.2f}, vertical edge {vertical:.2f}, "
-        f"flat {flat:.2f}. You built a Sobel-like detector.",
-        f"Responses: horizontal edge {horizontal:.2f}, vertical edge {vertical:.2f}, flat "
-        f"{flat:.2f}. Make the rows differ (e.g. −1 on top, +1 below) and let every "
-        "column be the same, with weights summing to 0.",
+        f"{measured} You built a Sobel-like detector.",
+        f"{measured} Make the rows differ (negative on top, positive below), let every "
+        "column be the same, and make the weights sum to 0.",
     )
 
 

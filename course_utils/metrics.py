@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts C[i, j] of images of true class i predicted as class j."""
-    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    y_true = np.asarray(y_true).reshape(-1).astype(np.int64)  # uint8 labels would overflow
+    y_pred = np.asarray(y_pred).reshape(-1).astype(np.int64)
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions.")
     counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2)
@@ -24,18 +25,26 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def per_class_scores(cm: np.ndarray) -> pd.DataFrame:
-    """Precision, recall (sensitivity), F1 and support per class from a confusion matrix."""
+    """Precision, recall (sensitivity), F1 and support per class from a confusion matrix.
+
+    F1 is NaN for a class that is neither in the labels nor in the predictions: nothing to score.
+    """
     tp = np.diag(cm).astype(float)
     precision = _safe_divide(tp, cm.sum(axis=0))
     recall = _safe_divide(tp, cm.sum(axis=1))
     f1 = _safe_divide(2 * precision * recall, precision + recall)
+    f1[(cm.sum(axis=0) == 0) & (cm.sum(axis=1) == 0)] = np.nan
     return pd.DataFrame(
         {"precision": precision, "recall": recall, "f1": f1, "support": cm.sum(axis=1)}
     )
 
 
 def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict:
-    """Accuracy, balanced accuracy, micro and macro F1 (what `fit` tracks every epoch)."""
+    """Accuracy, balanced accuracy, micro and macro F1 (what `fit` tracks every epoch).
+
+    Like scikit-learn's defaults, the averages skip classes absent from labels (balanced
+    accuracy) or from labels and predictions alike (macro F1).
+    """
     cm = confusion_matrix(y_true, y_pred, num_classes)
     scores = per_class_scores(cm)
     present = scores["support"] > 0  # sklearn's balanced accuracy ignores absent classes
@@ -44,7 +53,7 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: i
         "accuracy": accuracy,
         "balanced_accuracy": float(scores.loc[present, "recall"].mean()) if present.any() else 0.0,
         "micro_f1": accuracy,  # one label per image: micro precision = micro recall = accuracy
-        "macro_f1": float(scores["f1"].mean()),
+        "macro_f1": float(scores["f1"].mean()) if scores["f1"].notna().any() else 0.0,
     }
 
 

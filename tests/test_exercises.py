@@ -27,6 +27,12 @@ def _says(capsys) -> str:
         ),
         (exercises.check_horizontal_edge_kernel, [np.ones((3, 3))], [np.ones((3, 3))]),
         (
+            exercises.check_horizontal_edge_kernel,
+            [0.1 * np.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]])],
+            [np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]])],
+        ),  # small is fine; upside down is not
+        (exercises.check_conv_parameters, [1216], [1216.7]),
+        (
             exercises.check_seeded_draws,
             [torch.ones(3), torch.ones(3)],
             [torch.ones(3), torch.zeros(3)],

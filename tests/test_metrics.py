@@ -37,8 +37,7 @@ def test_summary_scores_match_sklearn(absent_class):
     assert scores["accuracy"] == pytest.approx(sk.accuracy_score(y_true, y_pred))
     assert scores["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y_true, y_pred))
     f1 = {
-        avg: sk.f1_score(y_true, y_pred, labels=range(7), average=avg, zero_division=0)
-        for avg in ("micro", "macro")
+        avg: sk.f1_score(y_true, y_pred, average=avg, zero_division=0) for avg in ("micro", "macro")
     }
     assert scores["micro_f1"] == pytest.approx(f1["micro"])
     assert scores["macro_f1"] == pytest.approx(f1["macro"])
@@ -87,3 +86,13 @@ def test_sensitivity_and_specificity_are_recalls_of_each_class():
 def test_mismatched_lengths_are_an_error():
     with pytest.raises(ValueError, match="3 true labels but 2 predictions"):
         metrics.confusion_matrix([0, 1, 1], [0, 1], 2)
+
+
+def test_uint8_labels_do_not_overflow_and_absent_classes_are_skipped():
+    y = np.array([15, 16, 16, 3], dtype=np.uint8)
+    cm = metrics.confusion_matrix(y, y, 20)
+    assert cm[16, 16] == 2 and cm.sum() == 4
+    scores = metrics.classification_scores(y, y, 20)
+    assert scores["macro_f1"] == 1.0 == sk.f1_score(y, y, average="macro")
+    table = metrics.f1_table([0, 0, 1], [0, 0, 1], ["a", "b", "c"])
+    assert np.isnan(table.loc["c", "F1"]) and table.loc["macro avg", "F1"] == 1.0
