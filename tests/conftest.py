@@ -21,6 +21,7 @@ def _smoke_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests run in the smoke profile, with an empty data cache, unless they set otherwise."""
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path / "results"))
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

@@ -1,0 +1,160 @@
+"""The seed experiments: published reference numbers, freeze strategies, and one VGG16 run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from course_utils.config import Profile, get_profile
+from course_utils.data import make_loader
+from course_utils.datasets import ImageSet
+from course_utils.models import build_model, freeze, input_stats
+from course_utils.results import Run, load_weights, train_or_load
+
+# Patel, "Transfer Learning in CNNs With Medical Images" (slides, 2019): F1 on HAM10000 (VGG16).
+SEED_HAM10000 = pd.DataFrame(
+    {
+        "decision tree": [0.09, 0.20, 0.26, 0.00, 0.19, 0.76, 0.06, 0.57, 0.23],
+        "random forest": [0.25, 0.38, 0.40, 0.00, 0.22, 0.84, 0.00, 0.70, 0.30],
+        "CNN random weights": [0.31, 0.41, 0.37, 0.00, 0.34, 0.88, 0.17, 0.72, 0.35],
+        "all layers": [0.36, 0.64, 0.64, 0.27, 0.58, 0.92, 0.78, 0.81, 0.60],
+        "last block": [0.27, 0.59, 0.58, 0.00, 0.54, 0.91, 0.50, 0.79, 0.48],
+        "first block": [0.00, 0.00, 0.00, 0.00, 0.01, 0.80, 0.00, 0.66, 0.11],
+        "first + last blocks": [0.36, 0.64, 0.60, 0.07, 0.53, 0.91, 0.50, 0.79, 0.52],
+    },
+    index=["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc", "micro avg", "macro avg"],
+)
+# The same slides: F1 on the paediatric chest X-rays.
+SEED_XRAY = pd.DataFrame(
+    {
+        "decision tree": [0.75, 0.91, 0.87, 0.83],
+        "random forest": [0.88, 0.96, 0.94, 0.92],
+        "CNN random weights": [0.89, 0.96, 0.94, 0.92],
+        "CNN ImageNet weights": [0.91, 0.97, 0.95, 0.94],
+        "CNN HAM10000 weights": [0.90, 0.96, 0.94, 0.93],
+    },
+    index=["normal", "pneumonia", "micro avg", "macro avg"],
+)
+# Other published numbers, each with its source.
+REFERENCES = pd.DataFrame(
+    [
+        (
+            "DermaMNIST, ResNet-18 (ImageNet, 224 px)",
+            "accuracy",
+            0.823,
+            "Yang et al. 2023 (MedMNIST+)",
+        ),
+        (
+            "DermaMNIST, DenseNet-121 (ImageNet, 224 px)",
+            "accuracy",
+            0.847,
+            "Yang et al. 2023 (MedMNIST+)",
+        ),
+        ("DermaMNIST, VGG16 (ImageNet, 224 px)", "accuracy", 0.816, "Yang et al. 2023 (MedMNIST+)"),
+        (
+            "PneumoniaMNIST, ResNet-18 (ImageNet, 224 px)",
+            "accuracy",
+            0.911,
+            "Yang et al. 2023 (MedMNIST+)",
+        ),
+        (
+            "PneumoniaMNIST, DenseNet-121 (ImageNet, 224 px)",
+            "accuracy",
+            0.889,
+            "Yang et al. 2023 (MedMNIST+)",
+        ),
+        (
+            "PneumoniaMNIST, VGG16 (ImageNet, 224 px)",
+            "accuracy",
+            0.874,
+            "Yang et al. 2023 (MedMNIST+)",
+        ),
+        (
+            "Chest X-ray, pneumonia vs normal (Inception v3)",
+            "accuracy",
+            0.928,
+            "Kermany et al. 2018",
+        ),
+        ("Chest X-ray, pneumonia vs normal (Inception v3)", "AUC", 0.968, "Kermany et al. 2018"),
+        ("ISIC 2018 Task 3 winner", "balanced accuracy", 0.885, "Codella et al. 2019"),
+    ],
+    columns=["task", "metric", "value", "source"],
+)
+
+# Which VGG16 blocks train in each strategy of the seed slides (the head always trains).
+STRATEGIES = {
+    "all layers": ("block1", "block2", "block3", "block4", "block5"),
+    "last block": ("block5",),
+    "first block": ("block1",),
+    "first + last blocks": ("block1", "block5"),
+    "feature extractor": (),
+}
+
+
+def make_loaders(splits: dict[str, ImageSet], arch: str, batch_size: int) -> dict[str, DataLoader]:
+    """A loader per split, normalised as `arch`'s weights expect; only "train" is shuffled."""
+    mean, std = input_stats(arch)
+    return {
+        name: make_loader(
+            part.images,
+            part.labels,
+            batch_size=batch_size,
+            mean=mean,
+            std=std,
+            shuffle=name == "train",
+        )
+        for name, part in splits.items()
+    }
+
+
+def pixels(data: ImageSet) -> np.ndarray:
+    """Every image as one row of raw pixel values (the trees' features in the seed slides)."""
+    return data.images.reshape(len(data.images), -1)
+
+
+def vgg16_run(
+    name: str,
+    splits: dict[str, ImageSet],
+    *,
+    trainable: tuple[str, ...],
+    weights: str | None = "imagenet",
+    init_from: str | None = None,
+    profile: Profile | None = None,
+    lr: float = 1e-4,
+    rerun: bool = False,
+) -> Run:
+    """Train (or reuse) VGG16 with the seed's head, `trainable` blocks unfrozen, as in the slides.
+
+    init_from: the name of a kept run whose weights (all but the head) start this one, e.g.
+    VGG16 trained on HAM10000 to start the chest X-ray model. Early stopping on validation loss.
+    """
+    profile = profile or get_profile()
+    classes = len(splits["train"].class_names)
+    model = build_model(
+        "vgg16", classes, weights=None if init_from else weights, head="seed", profile=profile
+    )
+    if init_from:
+        load_weights(model, init_from, profile, skip_head=True)
+    freeze(model, trainable=trainable)
+    recipe = {
+        "arch": "vgg16",
+        "head": "seed",
+        "trainable": list(trainable),
+        "weights": init_from or weights,
+        "image_size": profile.image_size,
+        "sizes": {k: len(v) for k, v in splits.items()},
+    }
+    return train_or_load(
+        name,
+        model,
+        make_loaders(splits, "vgg16", profile.batch_size),
+        source=splits["train"].source,
+        profile=profile,
+        rerun=rerun,
+        info=recipe,
+        epochs=profile.epochs,
+        lr=lr,
+        patience=profile.patience,
+        monitor="val_loss",
+    )

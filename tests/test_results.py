@@ -1,0 +1,119 @@
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils import experiments, results
+from course_utils.config import get_profile
+from course_utils.data import make_loader
+from course_utils.datasets import load_sample
+
+SMOKE = get_profile("smoke")
+DATA = load_sample("derma", 16, 160)
+SPLITS = DATA.split("60/20/20")
+
+
+def small_cnn(classes: int = 7) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        OrderedDict(
+            block1=nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4)),
+            head=nn.Sequential(nn.Flatten(), nn.Linear(4 * 4 * 4, classes)),
+        )
+    )
+
+
+def loaders() -> dict:
+    return {
+        name: make_loader(
+            part.images,
+            part.labels,
+            batch_size=16,
+            mean=(0.5,) * 3,
+            std=(0.5,) * 3,
+            shuffle=name == "train",
+        )
+        for name, part in SPLITS.items()
+    }
+
+
+def test_a_run_is_kept_and_reused_instead_of_training_again(capsys):
+    first = results.train_or_load(
+        "toy",
+        small_cnn(),
+        loaders(),
+        source=DATA.source,
+        epochs=2,
+        progress=False,
+        info={"arch": "toy"},
+    )
+    assert not first.reused and len(first.history.epochs) == 2
+    assert first.probs.shape == (len(SPLITS["test"]), 7)
+    model = small_cnn()
+    with torch.no_grad():
+        model.block1[0].weight.zero_()
+    again = results.train_or_load(
+        "toy", model, loaders(), source=DATA.source, epochs=2, progress=False, info={"arch": "toy"}
+    )
+    assert again.reused and "reusing the run kept on" in capsys.readouterr().out
+    np.testing.assert_allclose(again.probs, first.probs)
+    assert again.history.to_frame().equals(first.history.to_frame())
+    assert model.block1[0].weight.abs().sum() > 0  # the kept weights were loaded
+    assert list(again.table(DATA.class_names).index)[-2:] == ["micro avg", "macro avg"]
+    assert again.info["source"] == DATA.source and again.info["profile"] == "smoke"
+
+
+@pytest.mark.parametrize("change", ["rerun", "recipe", "source"])
+def test_a_changed_recipe_or_source_or_rerun_trains_again(change):
+    results.train_or_load("toy", small_cnn(), loaders(), source="A", epochs=1, progress=False)
+    kwargs = {"source": "A", "epochs": 1, "progress": False}
+    if change == "rerun":
+        kwargs["rerun"] = True
+    elif change == "recipe":
+        kwargs["lr"] = 0.1
+    else:
+        kwargs["source"] = "B"
+    assert not results.train_or_load("toy", small_cnn(), loaders(), **kwargs).reused
+
+
+def test_runs_are_written_whole_per_profile(tmp_path):
+    results.compute_or_load("tree", lambda: (np.eye(3)[[0, 1, 2]], np.array([0, 1, 1])), source="A")
+    folder = tmp_path / "results" / "smoke" / "tree"
+    assert sorted(p.name for p in folder.iterdir()) == ["info.json", "predictions.npz"]
+    assert not list(folder.parent.glob("*.partial"))
+    kept = results.compute_or_load("tree", lambda: 1 / 0, source="A")  # not computed again
+    assert kept.reused and kept.table(["a", "b", "c"]).loc["micro avg", "tree"] == pytest.approx(
+        0.67
+    )
+    assert results.load_run("tree", "A", get_profile("laptop")) is None  # profiles keep their own
+
+
+def test_weights_transfer_without_the_head():
+    results.train_or_load("source", small_cnn(7), loaders(), source="A", epochs=1, progress=False)
+    target = small_cnn(2)
+    results.load_weights(target, "source", skip_head=True)
+    kept = torch.load(results.results_dir() / "smoke" / "source" / "weights.pt")
+    torch.testing.assert_close(target.block1[0].weight, kept["block1.0.weight"])
+    with pytest.raises(FileNotFoundError, match="Run the notebook that trains it first"):
+        results.load_weights(target, "missing")
+
+
+def test_vgg16_run_freezes_as_the_strategy_says():
+    data = load_sample("derma", 32, 90)
+    splits = data.split("60/20/20")
+    run = experiments.vgg16_run(
+        "vgg", splits, trainable=experiments.STRATEGIES["last block"], weights=None, profile=SMOKE
+    )
+    assert run.info["recipe"]["trainable"] == ["block5"] and run.probs.shape[1] == 7
+    assert experiments.vgg16_run(
+        "vgg", splits, trainable=("block5",), weights=None, profile=SMOKE
+    ).reused
+
+
+def test_the_seed_tables_carry_the_published_numbers():
+    assert experiments.SEED_HAM10000.loc["macro avg", "all layers"] == 0.60
+    assert experiments.SEED_HAM10000.loc["macro avg", "first block"] == 0.11
+    assert experiments.SEED_XRAY.loc["macro avg"].tolist() == [0.83, 0.92, 0.92, 0.94, 0.93]
+    assert set(experiments.STRATEGIES["all layers"]) == {f"block{i}" for i in range(1, 6)}
