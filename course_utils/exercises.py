@@ -208,3 +208,35 @@ def check_majority_baseline(
         "Predict np.bincount(labels).argmax() for every image and score it with "
         "classification_scores or f1_table.",
     )
+
+
+# 05_freeze_strategies -----------------------------------------------------------------------
+
+
+def check_trainable_parameters(
+    answer: int | None, trainable: tuple[str, ...], classes: int
+) -> None:
+    """Exercise: VGG16 (seed head, profile's image size) parameters that learn with `trainable`."""
+    from course_utils.models import build_model, count_parameters, freeze
+
+    if _unanswered(answer):
+        return
+    model = freeze(build_model("vgg16", classes, weights=None, head="seed"), trainable)
+    expected = count_parameters(model, trainable_only=True)
+    report(
+        answer == expected,
+        f"{expected:,} parameters learn: the unfrozen blocks plus the head.",
+        f"Expected {expected:,}: sum the 'trainable' column of block_table(model) after freeze.",
+    )
+
+
+def check_best_strategy(answer: str | None, table) -> None:
+    """Exercise: the column of `table` with the highest macro-average F1."""
+    if _unanswered(answer):
+        return
+    best = table.loc["macro avg"].idxmax()
+    report(
+        answer == best,
+        f"Yes: {best!r} has macro F1 {table.loc['macro avg', best]:.2f}.",
+        f"Not that one: look at the 'macro avg' row; the largest value is in column {best!r}.",
+    )

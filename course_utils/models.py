@@ -88,11 +88,19 @@ def available_weights() -> dict[str, bool]:
     return {arch: weights_path(arch).is_file() for arch in ARCHITECTURES}
 
 
+# Architectures whose weights could not be had in this session, with the reason: a notebook that
+# builds six models does not try (and fail) to download six times, nor print six banners.
+_UNAVAILABLE: dict[str, str] = {}
+
+
 def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] | None:
     """ImageNet weights from the hub cache or a download; None (with a banner) only in smoke."""
     if arch == "efficientnet_lite0":
         return torch.load(weights_path(arch), map_location="cpu", weights_only=True)
     url = WEIGHT_URLS[arch]
+    if profile.allow_offline_sample and arch in _UNAVAILABLE and not weights_path(arch).is_file():
+        print(f"(No ImageNet weights for {arch}, as above: random weights again.)")
+        return None
     try:  # the hub cache first; a download (to a temporary file, renamed when verified) otherwise
         return torch.hub.load_state_dict_from_url(
             url, progress=False, check_hash=True, map_location="cpu", weights_only=True
@@ -101,6 +109,7 @@ def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor]
         # no network, an HTTP error, or a corrupt file in the cache
         target = weights_path(arch)
         if profile.allow_offline_sample:
+            _UNAVAILABLE[arch] = str(err)
             line = "═" * 72
             print(
                 f"{line}\n  No ImageNet weights for {arch} ({type(err).__name__}: {err}).\n"

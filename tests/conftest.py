@@ -22,6 +22,7 @@ def _smoke_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr("course_utils.models._UNAVAILABLE", {})  # each test starts unaware
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

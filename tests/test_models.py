@@ -203,3 +203,14 @@ def test_imagenet_classes_are_the_thousand_categories():
     classes = models.imagenet_classes()
     assert len(classes) == 1000 and classes[281] == "tabby"
     assert torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"] == classes
+
+
+def test_smoke_prints_the_banner_once_per_architecture(
+    http_server, torch_home, monkeypatch, capsys
+):
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{http_server.url}/resnet18-f37072fd.pth")
+    for _ in range(3):
+        models.build_model("resnet18", 3, profile=get_profile("smoke"))
+    out = capsys.readouterr().out
+    assert out.count("RANDOM weights") == 1 and out.count("random weights again") == 2
+    assert len(http_server.requests) == 1  # no second download attempt
