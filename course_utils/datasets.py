@@ -149,6 +149,13 @@ class ImageSet:
             else self.metadata.iloc[index].reset_index(drop=True),
         )
 
+    def resized(self, size: int) -> ImageSet:
+        """The same images resized to size×size (e.g. smaller ones for the tree baselines)."""
+        if size == self.images.shape[1]:
+            return self
+        images = resize_images(self.images, size)
+        return replace(self, images=images, source=f"{self.source}, resized to {size} px")
+
     def split(self, scheme: str = "60/20/20", seed: int = 0) -> dict[str, ImageSet]:
         """Grouped stratified "60/20/20" or "80/20", or the source's "official" split."""
         if scheme == "official":

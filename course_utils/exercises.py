@@ -240,3 +240,34 @@ def check_best_strategy(answer: str | None, table) -> None:
         f"Yes: {best!r} has macro F1 {table.loc['macro avg', best]:.2f}.",
         f"Not that one: look at the 'macro avg' row; the largest value is in column {best!r}.",
     )
+
+
+# 04_baselines -------------------------------------------------------------------------------
+
+
+def check_pixel_features(answer: int | None, size: int, channels: int) -> None:
+    """Exercise: how many pixel features one size×size image with `channels` gives a tree."""
+    if _unanswered(answer):
+        return
+    expected = size * size * channels
+    report(
+        answer == expected,
+        f"{expected:,} features: one per pixel and colour channel.",
+        "Multiply height, width and the number of colour channels.",
+    )
+
+
+def check_balanced_accuracy(answer: float | None, run) -> None:
+    """Exercise: the balanced accuracy of a kept run's test predictions."""
+    from course_utils.metrics import classification_scores
+
+    if _unanswered(answer):
+        return
+    scores = classification_scores(run.labels, run.probs.argmax(axis=1), run.probs.shape[1])
+    expected = scores["balanced_accuracy"]
+    report(
+        abs(float(answer) - expected) < 1e-3,
+        f"{expected:.3f}, against accuracy {scores['accuracy']:.3f}: rare classes pull it down.",
+        f"Expected {expected:.3f}: predictions are probs.argmax(axis=1); then average the "
+        "recall of each class (sklearn's balanced_accuracy_score).",
+    )

@@ -335,3 +335,10 @@ def test_fast_decoding_matches_a_plain_crop_and_resize(tmp_path):
         )
     assert (width, height) == (600, 450) and fast.shape == (64, 64, 3)
     assert np.abs(fast.astype(int) - plain).mean() < 4  # same picture, up to resampling detail
+
+
+def test_resized_keeps_labels_and_says_so():
+    data = datasets.load_sample("xray", 32, 60)
+    small = data.resized(16)
+    assert small.images.shape == (60, 16, 16) and (small.labels == data.labels).all()
+    assert small.source.endswith("resized to 16 px") and data.resized(32) is data
