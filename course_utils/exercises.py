@@ -271,3 +271,20 @@ def check_balanced_accuracy(answer: float | None, run) -> None:
         f"Expected {expected:.3f}: predictions are probs.argmax(axis=1); then average the "
         "recall of each class (sklearn's balanced_accuracy_score).",
     )
+
+
+# 06_chest_xray_transfer ---------------------------------------------------------------------
+
+
+def check_sensitivity(answer: float | None, run) -> None:
+    """Exercise: the sensitivity (recall of class 1) of a kept binary run."""
+    from course_utils.metrics import sensitivity_specificity
+
+    if _unanswered(answer):
+        return
+    expected, _ = sensitivity_specificity(run.labels, run.probs.argmax(axis=1))
+    report(
+        abs(float(answer) - expected) < 1e-3,
+        f"Sensitivity {expected:.3f}: the share of pneumonia X-rays the model finds.",
+        f"Expected {expected:.3f}: among images with label 1, the share predicted as 1.",
+    )
