@@ -288,3 +288,44 @@ def check_sensitivity(answer: float | None, run) -> None:
         f"Sensitivity {expected:.3f}: the share of pneumonia X-rays the model finds.",
         f"Expected {expected:.3f}: among images with label 1, the share predicted as 1.",
     )
+
+
+# 03_imagenet_pretraining --------------------------------------------------------------------
+
+
+def check_astronaut(answer: str | None) -> None:
+    """Exercise: EfficientNet-Lite0's top-1 ImageNet category for skimage's astronaut photo."""
+    from skimage import data as skdata
+
+    from course_utils.data import ArrayDataset, resize_images
+    from course_utils.models import build_model, imagenet_classes, input_stats
+
+    if _unanswered(answer):
+        return
+    photo = skdata.astronaut()
+    side = min(photo.shape[:2])
+    left = (photo.shape[1] - side) // 2
+    square = resize_images(photo[None, :side, left : left + side], 224)
+    model = build_model("efficientnet_lite0", num_classes=1000).eval()
+    images, _ = ArrayDataset(square, np.zeros(1), *input_stats("efficientnet_lite0"))[[0]]
+    with torch.no_grad():
+        expected = imagenet_classes()[int(model(images).argmax())]
+    report(
+        answer == expected,
+        f"{expected!r}: ImageNet has no 'person' class, so it names the nearest thing it knows.",
+        f"The model says {expected!r} (crop the centre square, "
+        "resize to 224 px, normalise with input_stats, take the argmax).",
+    )
+
+
+def check_scenario(answer: str | None) -> None:
+    """Exercise: the transfer scenario for 600 retinal OCT scans (small, unlike ImageNet)."""
+    if _unanswered(answer):
+        return
+    report(
+        str(answer).strip().upper() == "C",
+        "C: small and different. Train a linear classifier on earlier-layer codes, or "
+        "fine-tune only the top of the network.",
+        "Ask two questions: is 600 images small or large, and do OCT scans look like "
+        "ImageNet's photographs?",
+    )

@@ -211,6 +211,28 @@ def make_optimizer(
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
+@torch.no_grad()
+def cnn_codes(
+    model: nn.Sequential,
+    loader: DataLoader,
+    upto: str | None = None,
+    device: torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """CNN codes: each image's output of the blocks up to `upto` (default: all but the head)."""
+    names = [name for name, _ in model.named_children()]
+    if upto is not None and upto not in names[:-1]:
+        raise ValueError(f"Unknown block {upto!r}. Choose one of: {', '.join(names[:-1])}.")
+    body = model[: names.index(upto) + 1 if upto else len(names) - 1]
+    device = device or get_device()
+    body.to(device).eval()
+    codes, labels = [], []
+    for images, batch_labels in loader:
+        out = body(_to_device(images, device)).float()
+        codes.append((out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)).cpu())
+        labels.append(batch_labels)
+    return torch.cat(codes).numpy(), torch.cat(labels).numpy()
+
+
 def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
     if int(labels.max()) >= logits.shape[1] or int(labels.min()) < 0:
         raise ValueError(

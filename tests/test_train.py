@@ -221,3 +221,19 @@ def test_prefix_is_not_cached_when_that_would_change_the_result():
     freeze(model, trainable=["stem", "block4"])
     assert train.frozen_prefix_length(model) == 0  # the first block trains: nothing to cache
     assert train.frozen_prefix_length(small_cnn()) == 0
+
+
+def test_cnn_codes_are_pooled_block_outputs():
+    model = build_model("resnet18", 7, weights=None).eval()
+    _, val_loader = loaders()
+    codes, labels = train.cnn_codes(model, val_loader, device=torch.device("cpu"))
+    assert codes.shape == (len(SAMPLE["val_labels"]), 512)
+    np.testing.assert_array_equal(labels, SAMPLE["val_labels"].ravel())
+    images, _ = next(iter(val_loader))
+    with torch.no_grad():
+        expected = model[:-1](images).mean(dim=(2, 3))
+    np.testing.assert_allclose(codes[: len(images)], expected.numpy(), rtol=1e-5, atol=1e-6)
+    earlier, _ = train.cnn_codes(model, val_loader, upto="block2")
+    assert earlier.shape[1] == 128
+    with pytest.raises(ValueError, match="stem, block1"):
+        train.cnn_codes(model, val_loader, upto="head")
