@@ -71,3 +71,67 @@ def test_unanswered_exercises_say_so(call, capsys):
 def test_a_kernel_of_the_wrong_shape_is_explained(capsys):
     exercises.check_horizontal_edge_kernel(np.ones((5, 5)))
     assert "must be 3×3" in capsys.readouterr().out
+
+
+def _run(labels, predicted, classes=2):
+    from course_utils.results import Run
+
+    return Run("run", np.eye(classes)[predicted], np.asarray(labels), {})
+
+
+@pytest.mark.parametrize(
+    ("call", "verdict"),
+    [
+        (lambda: exercises.check_pixel_features(32 * 32 * 3, 32, 3), "✅"),
+        (lambda: exercises.check_pixel_features(32 * 32, 32, 3), "❌"),
+        (lambda: exercises.check_scenario("c"), "✅"),
+        (lambda: exercises.check_scenario("A"), "❌"),
+        (lambda: exercises.check_sensitivity(2 / 3, _run([1, 1, 1, 0], [1, 1, 0, 0])), "✅"),
+        (lambda: exercises.check_sensitivity(0.5, _run([1, 1, 1, 0], [1, 1, 0, 0])), "❌"),
+        (lambda: exercises.check_balanced_accuracy(0.75, _run([1, 1, 0, 0], [1, 0, 0, 0])), "✅"),
+        (lambda: exercises.check_balanced_accuracy(0.5, _run([1, 1, 0, 0], [1, 0, 0, 0])), "❌"),
+    ],
+)
+def test_later_notebooks_checks(call, verdict, capsys):
+    call()
+    assert _says(capsys) == verdict
+
+
+def test_best_strategy_reads_the_macro_average_row(capsys):
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"last block": [0.5, 0.4], "all layers": [0.4, 0.6]}, index=["micro avg", "macro avg"]
+    )
+    exercises.check_best_strategy("all layers", table)
+    exercises.check_best_strategy("last block", table)
+    assert capsys.readouterr().out.count("✅") == 1
+
+
+def test_trainable_parameters_of_the_first_block(capsys):
+    head = (512 * 1 * 1 * 256 + 256) + (256 * 128 + 128) + (128 * 7 + 7)  # seed head at 32 px
+    block1 = (3 * 64 * 9 + 64) + (64 * 64 * 9 + 64)
+    exercises.check_trainable_parameters(block1 + head, trainable=("block1",), classes=7)
+    exercises.check_trainable_parameters(block1, trainable=("block1",), classes=7)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("✅") and out[1].startswith("❌")
+
+
+def test_astronaut_check_agrees_with_the_model(capsys):
+    from skimage import data as skdata
+
+    from course_utils.data import ArrayDataset, resize_images
+    from course_utils.models import build_model, imagenet_classes, input_stats
+
+    photo = skdata.astronaut()  # 512×512 already square
+    images, _ = ArrayDataset(
+        resize_images(photo[None], 224), np.zeros(1), *input_stats("efficientnet_lite0")
+    )[[0]]
+    with torch.no_grad():
+        top1 = imagenet_classes()[
+            int(build_model("efficientnet_lite0", 1000).eval()(images).argmax())
+        ]
+    exercises.check_astronaut(top1)
+    exercises.check_astronaut("tabby")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("✅") and out[1].startswith("❌")
