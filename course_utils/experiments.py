@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader
@@ -9,8 +11,8 @@ from torch.utils.data import DataLoader
 from course_utils.config import Profile, get_profile
 from course_utils.data import make_loader
 from course_utils.datasets import ImageSet
-from course_utils.models import build_model, freeze, input_stats
-from course_utils.results import Run, load_weights, train_or_load
+from course_utils.models import available_weights, build_model, freeze, input_stats
+from course_utils.results import Run, load_weights, run_info, train_or_load
 
 # Patel, "Transfer Learning in CNNs With Medical Images" (slides, 2019): F1 on HAM10000 (VGG16).
 SEED_HAM10000 = pd.DataFrame(
@@ -43,32 +45,37 @@ REFERENCES = pd.DataFrame(
             "DermaMNIST, ResNet-18 (ImageNet, 224 px)",
             "accuracy",
             0.823,
-            "Yang et al. 2023 (MedMNIST+)",
+            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
         ),
         (
             "DermaMNIST, DenseNet-121 (ImageNet, 224 px)",
             "accuracy",
             0.847,
-            "Yang et al. 2023 (MedMNIST+)",
+            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
         ),
-        ("DermaMNIST, VGG16 (ImageNet, 224 px)", "accuracy", 0.816, "Yang et al. 2023 (MedMNIST+)"),
+        (
+            "DermaMNIST, VGG16 (ImageNet, 224 px)",
+            "accuracy",
+            0.816,
+            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
+        ),
         (
             "PneumoniaMNIST, ResNet-18 (ImageNet, 224 px)",
             "accuracy",
             0.911,
-            "Yang et al. 2023 (MedMNIST+)",
+            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
         ),
         (
             "PneumoniaMNIST, DenseNet-121 (ImageNet, 224 px)",
             "accuracy",
             0.889,
-            "Yang et al. 2023 (MedMNIST+)",
+            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
         ),
         (
             "PneumoniaMNIST, VGG16 (ImageNet, 224 px)",
             "accuracy",
             0.874,
-            "Yang et al. 2023 (MedMNIST+)",
+            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
         ),
         (
             "Chest X-ray, pneumonia vs normal (Inception v3)",
@@ -128,6 +135,7 @@ def vgg16_run(
 
     init_from: the name of a kept run whose weights (all but the head) start this one, e.g.
     VGG16 trained on HAM10000 to start the chest X-ray model. Early stopping on validation loss.
+    The run's info["recipe"]["weights"] says which weights it really started from.
     """
     profile = profile or get_profile()
     classes = len(splits["train"].class_names)
@@ -136,14 +144,20 @@ def vgg16_run(
     )
     if init_from:
         load_weights(model, init_from, profile, skip_head=True)
+        start = f"run {init_from} saved {run_info(init_from, profile)['saved']}"
+    elif weights == "imagenet":  # the smoke profile may have fallen back to random weights
+        start = "imagenet" if available_weights()["vgg16"] else "random (ImageNet unavailable)"
+    else:
+        start = "random"
     freeze(model, trainable=trainable)
+    split = hashlib.md5(b"|".join(part.groups.astype(str).tobytes() for part in splits.values()))
     recipe = {
         "arch": "vgg16",
         "head": "seed",
         "trainable": list(trainable),
-        "weights": init_from or weights,
+        "weights": start,
         "image_size": profile.image_size,
-        "sizes": {k: len(v) for k, v in splits.items()},
+        "split": split.hexdigest(),
     }
     return train_or_load(
         name,

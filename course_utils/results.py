@@ -54,15 +54,23 @@ def _folder(name: str, profile: Profile) -> Path:
     return results_dir() / profile.name / name
 
 
+def run_info(name: str, profile: Profile | None = None) -> dict | None:
+    """What was saved about a kept run (source, recipe, when), or None if there is none."""
+    path = _folder(name, profile or get_profile()) / "info.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def load_run(
     name: str, source: str, profile: Profile | None = None, recipe: dict | None = None
 ) -> Run | None:
     """The kept run `name` of this profile, if made from the same data source (and recipe)."""
     folder = _folder(name, profile or get_profile())
-    if not (folder / "info.json").is_file():
-        return None
-    info = json.loads((folder / "info.json").read_text())
-    if info.get("source") != source or (recipe is not None and info.get("recipe") != recipe):
+    info = run_info(name, profile)
+    if (
+        info is None
+        or info.get("source") != source
+        or (recipe is not None and info.get("recipe") != recipe)
+    ):
         return None
     with np.load(folder / "predictions.npz") as saved:
         probs, labels = saved["probs"], saved["labels"]
