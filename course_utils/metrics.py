@@ -96,3 +96,40 @@ def sensitivity_specificity(y_true: np.ndarray, y_pred: np.ndarray, positive: in
     sensitivity = float((y_true & y_pred).sum() / max(y_true.sum(), 1))
     specificity = float((~y_true & ~y_pred).sum() / max((~y_true).sum(), 1))
     return sensitivity, specificity
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Per confidence bin: mean confidence, accuracy and count (the reliability diagram's data)."""
+    probs, labels = np.asarray(probs), np.asarray(labels).reshape(-1)
+    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    rows = [
+        {
+            "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+            "confidence": confidence[which == b].mean(),
+            "accuracy": (predicted == labels)[which == b].mean(),
+            "count": int((which == b).sum()),
+        }
+        for b in range(bins)
+        if (which == b).any()
+    ]
+    return pd.DataFrame(rows).set_index("bin")
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over the bins."""
+    table = reliability(probs, labels, bins)
+    gaps = (table["confidence"] - table["accuracy"]).abs()
+    return float((gaps * table["count"]).sum() / table["count"].sum())
+
+
+def threshold_for_sensitivity(labels: np.ndarray, scores: np.ndarray, sensitivity: float) -> float:
+    """The highest threshold on `scores` whose sensitivity on these labels is at least the target.
+
+    Choose it on validation data and apply it to the test set, never the other way round.
+    """
+    positives = np.sort(np.asarray(scores)[np.asarray(labels).reshape(-1) == 1])[::-1]
+    if len(positives) == 0:
+        raise ValueError("No positive example: a sensitivity cannot be reached or measured.")
+    needed = int(np.ceil(sensitivity * len(positives)))
+    return float(positives[max(needed, 1) - 1])
