@@ -338,3 +338,38 @@ def check_scenario(answer: str | None) -> None:
         "Ask two questions: is 600 images small or large, and do OCT scans look like "
         "ImageNet's photographs?",
     )
+
+
+# 07_activation_visualisation ----------------------------------------------------------------
+
+
+def _block_output(arch: str, block: str, size: int) -> torch.Size:
+    from course_utils.models import build_model
+    from course_utils.viz import activations
+
+    model = build_model(arch, num_classes=2, weights=None, image_size=size)
+    return activations(model, torch.zeros(1, 3, size, size), [block])[block].shape
+
+
+def check_block_channels(answer: int | None, arch: str, block: str) -> None:
+    """Exercise: the number of channels a block outputs."""
+    if _unanswered(answer):
+        return
+    expected = _block_output(arch, block, 64)[1]
+    report(
+        answer == expected,
+        f"{expected} channels: {expected} filters, each a feature map.",
+        "Record the block with activations(...) and read shape[1] (N × C × H × W).",
+    )
+
+
+def check_block_side(answer: int | None, arch: str, block: str, size: int) -> None:
+    """Exercise: the width of a block's feature maps for a size×size input."""
+    if _unanswered(answer):
+        return
+    expected = _block_output(arch, block, size)[-1]
+    report(
+        answer == expected,
+        f"{expected} px: every stride-2 layer halves the size.",
+        "Record the block for a 224×224 input and read the last axis of its shape.",
+    )

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+from torch import nn
 from torch.utils.data import DataLoader
 
 from course_utils.config import Profile, get_profile
@@ -115,6 +116,12 @@ def make_loaders(splits: dict[str, ImageSet], arch: str, batch_size: int) -> dic
     }
 
 
+def split_digest(splits: dict[str, ImageSet]) -> str:
+    """A fingerprint of which lesions/patients sit in which split (part of a run's recipe)."""
+    groups = b"|".join(part.groups.astype(str).tobytes() for part in splits.values())
+    return hashlib.md5(groups).hexdigest()
+
+
 def pixels(data: ImageSet) -> np.ndarray:
     """Every image as one row of raw pixel values (the trees' features in the seed slides)."""
     return data.images.reshape(len(data.images), -1)
@@ -150,14 +157,13 @@ def vgg16_run(
     else:
         start = "random"
     freeze(model, trainable=trainable)
-    split = hashlib.md5(b"|".join(part.groups.astype(str).tobytes() for part in splits.values()))
     recipe = {
         "arch": "vgg16",
         "head": "seed",
         "trainable": list(trainable),
         "weights": start,
         "image_size": profile.image_size,
-        "split": split.hexdigest(),
+        "split": split_digest(splits),
     }
     return train_or_load(
         name,
@@ -172,3 +178,34 @@ def vgg16_run(
         patience=profile.patience,
         monitor="val_loss",
     )
+
+
+def lite0_run(
+    name: str, splits: dict[str, ImageSet], profile: Profile | None = None, rerun: bool = False
+) -> tuple[nn.Module, Run]:
+    """EfficientNet-Lite0 from its (offline) ImageNet weights, every layer fine-tuned; kept.
+
+    Notebooks 07 and 08 look inside and at the mistakes of the same two models, one per dataset.
+    """
+    profile = profile or get_profile()
+    model = build_model("efficientnet_lite0", len(splits["train"].class_names), profile=profile)
+    recipe = {
+        "arch": "efficientnet_lite0",
+        "weights": "imagenet",
+        "split": split_digest(splits),
+        "image_size": profile.image_size,
+    }
+    run = train_or_load(
+        name,
+        model,
+        make_loaders(splits, "efficientnet_lite0", profile.batch_size),
+        source=splits["train"].source,
+        profile=profile,
+        rerun=rerun,
+        info=recipe,
+        epochs=profile.epochs,
+        lr=3e-4,
+        patience=profile.patience,
+        monitor="val_loss",
+    )
+    return model, run
