@@ -373,3 +373,37 @@ def check_block_side(answer: int | None, arch: str, block: str, size: int) -> No
         f"{expected} px: every stride-2 layer halves the size.",
         "Record the block for a 224×224 input and read the last axis of its shape.",
     )
+
+
+# 08_error_analysis --------------------------------------------------------------------------
+
+
+def check_threshold(
+    answer: float | None, labels: np.ndarray, scores: np.ndarray, target: float
+) -> None:
+    """Exercise: the highest threshold whose sensitivity on (labels, scores) reaches `target`."""
+    from course_utils.metrics import threshold_for_sensitivity
+
+    if _unanswered(answer):
+        return
+    expected = threshold_for_sensitivity(labels, scores, target)
+    report(
+        abs(float(answer) - expected) < 1e-9,
+        f"{expected:.4f}: any higher and a positive would fall below it.",
+        f"Not quite ({float(answer):.4f}). Among the scores of the positive images, sorted from "
+        f"high to low, take the one at position ceil({target} × number of positives).",
+    )
+
+
+def check_ece(answer: float | None, probs: np.ndarray, labels: np.ndarray, bins: int) -> None:
+    """Exercise: the expected calibration error with `bins` bins."""
+    from course_utils.metrics import expected_calibration_error
+
+    if _unanswered(answer):
+        return
+    expected = expected_calibration_error(probs, labels, bins)
+    report(
+        abs(float(answer) - expected) < 1e-6,
+        f"ECE {expected:.4f}.",
+        "Weight each bin's |confidence − accuracy| by its count, then divide by the total count.",
+    )

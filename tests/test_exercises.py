@@ -138,3 +138,31 @@ def test_astronaut_check_agrees_with_the_model(capsys):
     exercises.check_astronaut("tabby")
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("✅") and out[1].startswith("❌")
+
+
+@pytest.mark.parametrize(
+    ("call", "verdict"),
+    [
+        (lambda: exercises.check_block_channels(80, "efficientnet_lite0", "block3"), "✅"),
+        (lambda: exercises.check_block_channels(112, "efficientnet_lite0", "block3"), "❌"),
+        (lambda: exercises.check_block_side(7, "efficientnet_lite0", "block4", 224), "✅"),
+        (lambda: exercises.check_block_side(14, "efficientnet_lite0", "block4", 224), "❌"),
+        (lambda: exercises.check_threshold(0.7, [1, 1, 1, 0], [0.9, 0.7, 0.2, 0.8], 0.6), "✅"),
+        (lambda: exercises.check_threshold(0.2, [1, 1, 1, 0], [0.9, 0.7, 0.2, 0.8], 0.6), "❌"),
+        (
+            lambda: exercises.check_ece(
+                0.25, np.array([[0.25, 0.75]] * 4), np.array([1, 1, 0, 0]), 5
+            ),
+            "✅",
+        ),
+        (
+            lambda: exercises.check_ece(
+                0.0, np.array([[0.25, 0.75]] * 4), np.array([1, 1, 0, 0]), 5
+            ),
+            "❌",
+        ),
+    ],
+)
+def test_notebook_07_and_08_checks(call, verdict, capsys):
+    call()
+    assert _says(capsys) == verdict
