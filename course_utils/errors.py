@@ -35,12 +35,15 @@ def likely_label_errors(
     return np.flatnonzero((predicted != labels) & (probs.max(axis=1) >= confidence))
 
 
-def near_duplicates(codes: np.ndarray, threshold: float = 0.98) -> pd.DataFrame:
+def near_duplicates(codes: np.ndarray, threshold: float = 0.98, chunk: int = 1024) -> pd.DataFrame:
     """Pairs of images whose CNN codes point the same way (cosine similarity ≥ threshold)."""
     unit = codes / np.linalg.norm(codes, axis=1, keepdims=True).clip(1e-12)
-    similarity = unit @ unit.T
-    first, second = np.nonzero(np.triu(similarity >= threshold, k=1))
-    pairs = pd.DataFrame(
-        {"first": first, "second": second, "similarity": similarity[first, second]}
-    )
+    found = []
+    for start in range(0, len(unit), chunk):  # row blocks: memory stays chunk × N, not N × N
+        similarity = unit[start : start + chunk] @ unit.T
+        rows, cols = np.nonzero(similarity >= threshold)
+        later = cols > rows + start  # each pair once, never an image with itself
+        found.append((rows[later] + start, cols[later], similarity[rows[later], cols[later]]))
+    first, second, values = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    pairs = pd.DataFrame({"first": first, "second": second, "similarity": values})
     return pairs.sort_values("similarity", ascending=False).reset_index(drop=True)

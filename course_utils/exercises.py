@@ -395,15 +395,23 @@ def check_threshold(
     )
 
 
-def check_ece(answer: float | None, probs: np.ndarray, labels: np.ndarray, bins: int) -> None:
-    """Exercise: the expected calibration error with `bins` bins."""
+def check_ece(fn) -> None:
+    """Exercise: fn(probs, labels, bins) computes the expected calibration error."""
     from course_utils.metrics import expected_calibration_error
 
-    if _unanswered(answer):
-        return
-    expected = expected_calibration_error(probs, labels, bins)
-    report(
-        abs(float(answer) - expected) < 1e-6,
-        f"ECE {expected:.4f}.",
-        "Weight each bin's |confidence − accuracy| by its count, then divide by the total count.",
+    rng = np.random.default_rng(0)
+    cases = []
+    for classes, bins in ((2, 5), (3, 10), (7, 4)):
+        logits = rng.normal(size=(60, classes)) * 2
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        labels = rng.integers(0, classes, 60)
+        cases.append(((probs, labels, bins), expected_calibration_error(probs, labels, bins)))
+    _check_function(
+        lambda *args: None if fn is None or fn(*args) is None else round(float(fn(*args)), 6),
+        [(args, round(expected, 6)) for args, expected in cases],
+        "Your ECE matches on several binnings: bins weighted by their share of predictions.",
+        lambda args, expected, got: (
+            f"With {args[1].max() + 1} classes and {args[2]} bins: expected {expected:.4f}, got "
+            f"{got}. Weight each bin's |confidence − accuracy| by its count; divide by the total."
+        ),
     )

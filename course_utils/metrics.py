@@ -105,7 +105,7 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> pd.Dat
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     rows = [
         {
-            "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+            "bin": f"{b / bins:.2f}-{(b + 1) / bins:.2f}",
             "confidence": confidence[which == b].mean(),
             "accuracy": (predicted == labels)[which == b].mean(),
             "count": int((which == b).sum()),
@@ -131,5 +131,5 @@ def threshold_for_sensitivity(labels: np.ndarray, scores: np.ndarray, sensitivit
     positives = np.sort(np.asarray(scores)[np.asarray(labels).reshape(-1) == 1])[::-1]
     if len(positives) == 0:
         raise ValueError("No positive example: a sensitivity cannot be reached or measured.")
-    needed = int(np.ceil(sensitivity * len(positives)))
+    needed = int(np.ceil(sensitivity * len(positives) - 1e-9))  # 0.55 × 100 is 55, not 56
     return float(positives[max(needed, 1) - 1])

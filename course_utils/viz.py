@@ -20,6 +20,7 @@ def named_layer(model: nn.Module, name: str) -> nn.Module:
 
 
 @torch.no_grad()
+@torch.no_grad()
 def activations(
     model: nn.Module, images: torch.Tensor, layers: Sequence[str]
 ) -> dict[str, torch.Tensor]:
@@ -34,7 +35,7 @@ def activations(
         for name in layers
     ]
     try:
-        model.eval()(images)
+        model.eval()(images.to(next(model.parameters()).device))
     finally:
         for handle in handles:
             handle.remove()
@@ -48,32 +49,32 @@ def grad_cam(
 
     Each feature map of `layer` is weighted by the average gradient of the class score with
     respect to it; the weighted sum, passed through ReLU, shows where the evidence for the class is.
+    Every map is scaled to 0..1 on its own, so a weak map looks as strong as a strong one.
     """
     store: dict[str, torch.Tensor] = {}
-
-    def keep(_module, _inputs, output):
-        store["maps"] = output
-        output.register_hook(lambda grad: store.__setitem__("grads", grad))
-
-    handle = named_layer(model, layer).register_forward_hook(keep)
+    handle = named_layer(model, layer).register_forward_hook(
+        lambda _module, _inputs, output: store.__setitem__("maps", output)
+    )
     model.eval()
+    device = next(model.parameters()).device
     try:
         with torch.enable_grad():  # the input needs a gradient too, in case every layer is frozen
-            logits = model(images.detach().clone().requires_grad_(True))
+            logits = model(images.detach().to(device).requires_grad_(True))
             chosen = (
                 logits.argmax(dim=1)
                 if target is None
                 else torch.as_tensor(target).expand(len(images))
             )
-            logits.gather(1, chosen.view(-1, 1).to(logits.device)).sum().backward()
+            score = logits.gather(1, chosen.view(-1, 1).to(device)).sum()
+            (grads,) = torch.autograd.grad(score, store["maps"])  # leaves parameters' .grad alone
     finally:
         handle.remove()
-    weights = store["grads"].mean(dim=(2, 3), keepdim=True)  # one weight per feature map
-    cam = F.relu((weights * store["maps"]).sum(dim=1, keepdim=True))
+    weights = grads.mean(dim=(2, 3), keepdim=True)  # one weight per feature map
+    cam = F.relu((weights * store["maps"]).sum(dim=1, keepdim=True)).detach()
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     cam = cam - cam.flatten(1).min(dim=1).values.view(-1, 1, 1)
     cam = cam / cam.flatten(1).max(dim=1).values.clamp_min(1e-8).view(-1, 1, 1)
-    return cam.detach().cpu().numpy()
+    return cam.cpu().numpy()
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:

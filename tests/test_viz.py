@@ -72,7 +72,7 @@ def test_reliability_and_ece_by_hand():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
     labels = np.array([0, 1, 1, 1])
     table = metrics.reliability(probs, labels, bins=5)
-    assert table["count"].sum() == 4 and list(table.index) == ["0.6-0.8", "0.8-1.0"]
+    assert table["count"].sum() == 4 and list(table.index) == ["0.60-0.80", "0.80-1.00"]
     # bin 0.6-0.8: confidences .7 and .6, both right; bin 0.8-1.0: .9 right, .8 wrong
     assert metrics.expected_calibration_error(probs, labels, bins=5) == pytest.approx(
         (2 * abs(0.65 - 1.0) + 2 * abs(0.85 - 0.5)) / 4
@@ -116,3 +116,24 @@ def test_widgets_build_and_redraw():
     gallery = widgets.mistake_gallery(images, table, per_page=1)
     gallery.children[0].value = 2
     assert gallery.children[0].max == 2 and isinstance(table, pd.DataFrame)
+
+
+def test_grad_cam_leaves_parameter_gradients_alone_and_chunks_agree():
+    LITE.zero_grad(set_to_none=True)
+    viz.grad_cam(LITE, _batch(np.stack([_cat_at(0)])), "block4")
+    assert all(p.grad is None for p in LITE.parameters())
+    codes = np.random.default_rng(0).normal(size=(50, 4))
+    codes[7] = codes[3] * 2  # same direction
+    whole, chunked = (
+        errors.near_duplicates(codes, 0.99, chunk=1000),
+        errors.near_duplicates(codes, 0.99, chunk=7),
+    )
+    assert whole.equals(chunked) and (3, 7) in set(
+        map(tuple, whole[["first", "second"]].to_numpy())
+    )
+
+
+def test_threshold_is_exact_where_floating_point_is_not():
+    labels = np.ones(100, dtype=int)
+    scores = np.linspace(1, 0.01, 100)
+    assert metrics.threshold_for_sensitivity(labels, scores, 0.55) == pytest.approx(scores[54])
