@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,7 +35,21 @@ _TORCHVISION: dict[str, tuple[Callable[..., nn.Module], torchvision.models.Weigh
         torchvision.models.mobilenet_v2,
         torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V2,
     ),
+    "mobilenet_v3_large": (
+        torchvision.models.mobilenet_v3_large,
+        torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+    ),
+    "squeezenet1_1": (
+        torchvision.models.squeezenet1_1,
+        torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1,
+    ),
+    "inception_v3": (
+        partial(torchvision.models.inception_v3, aux_logits=True, init_weights=True),
+        torchvision.models.Inception_V3_Weights.IMAGENET1K_V1,
+    ),
 }
+# Smallest input each architecture accepts (Inception v3's stem shrinks 75 px to 1).
+MIN_IMAGE_SIZE = {"inception_v3": 75}
 ARCHITECTURES = (*_TORCHVISION, "efficientnet_lite0")
 # Where each torchvision architecture's ImageNet weights are downloaded from (file names carry
 # the first hex digits of the file's SHA-256, which torch checks after a download).
@@ -64,7 +79,11 @@ def _check_arch(arch: str) -> None:
 def input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The (mean, std) per RGB channel that the architecture's ImageNet weights expect."""
     _check_arch(arch)
-    return (LITE_MEAN, LITE_STD) if arch == "efficientnet_lite0" else (IMAGENET_MEAN, IMAGENET_STD)
+    if arch == "efficientnet_lite0":
+        return LITE_MEAN, LITE_STD
+    if arch == "inception_v3":  # Google's weights expect (x - 0.5) / 0.5, which torchvision's
+        return (0.5,) * 3, (0.5,) * 3  # forward() converts to; our blocks take it directly
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def imagenet_classes() -> list[str]:
@@ -160,6 +179,26 @@ def _split_torchvision(arch: str, net: nn.Module) -> OrderedDict[str, nn.Module]
         return OrderedDict(
             stem=f[0:2], block1=f[2:4], block2=f[4:7], block3=f[7:14], block4=f[14:19]
         )
+    if arch == "mobilenet_v3_large":
+        f = net.features  # by output resolution: /2, /4, /8, /16, /32
+        return OrderedDict(
+            stem=f[0:2], block1=f[2:4], block2=f[4:7], block3=f[7:13], block4=f[13:17]
+        )
+    if arch == "squeezenet1_1":
+        f = net.features  # /4, /8, /16, then four more Fire modules at /16
+        return OrderedDict(stem=f[0:3], block1=f[3:6], block2=f[6:9], block3=f[9:13])
+    if arch == "inception_v3":
+        return OrderedDict(
+            stem=nn.Sequential(
+                net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1
+            ),
+            block1=nn.Sequential(net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2),
+            block2=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d),
+            block3=nn.Sequential(
+                net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e
+            ),
+            block4=nn.Sequential(net.Mixed_7a, net.Mixed_7b, net.Mixed_7c),
+        )  # the auxiliary classifier (AuxLogits) is left out
     raise AssertionError(arch)
 
 
@@ -252,6 +291,12 @@ def build_model(
     if head not in HEADS:
         raise ValueError(f"Unknown head {head!r}. Choose one of: {', '.join(HEADS)}.")
     profile = profile or get_profile()
+    size = image_size or profile.image_size
+    if size < MIN_IMAGE_SIZE.get(arch, 1):
+        raise ValueError(
+            f"{arch} needs images of at least {MIN_IMAGE_SIZE[arch]} px, this profile's are {size} "
+            f"px: resize the data (ImageSet.resized) and pass image_size= to build_model."
+        )
     state = _load_imagenet_state(arch, profile) if weights == "imagenet" else None
     keep_imagenet_head = state is not None and num_classes == 1000 and head == "linear"
 
@@ -264,8 +309,12 @@ def build_model(
         if state is not None:
             net.load_state_dict(state)
         blocks = _split_torchvision(arch, net)
-        if arch == "vgg16":
+        if arch == "vgg16" or arch == "mobilenet_v3_large":
             imagenet_head = nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier)
+        elif arch == "squeezenet1_1":
+            imagenet_head = nn.Sequential(*net.classifier, nn.Flatten())
+        elif arch == "inception_v3":
+            imagenet_head = nn.Sequential(net.avgpool, nn.Flatten(), net.dropout, net.fc)
         else:
             last = net.fc if arch.startswith("resnet") else net.classifier
             imagenet_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), last)
@@ -273,7 +322,6 @@ def build_model(
     if keep_imagenet_head:
         blocks["head"] = imagenet_head
     else:
-        size = image_size or profile.image_size
         # The seed's head flattens the feature maps, so it is sized for one input size.
         with torch.no_grad():
             shape = nn.Sequential(blocks).eval()(torch.zeros(1, 3, size, size)).shape[1:]

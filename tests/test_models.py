@@ -12,6 +12,7 @@ from course_utils.config import get_profile
 from course_utils.data import ArrayDataset, resize_images
 
 SMALL = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+MEDIUM = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))  # Inception: ≥ 75 px
 
 
 @pytest.fixture
@@ -32,10 +33,10 @@ def _cache_random_weights(arch: str, checkpoints) -> nn.Module:
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
 def test_every_architecture_builds_named_blocks_and_classifies(arch):
-    model = models.build_model(arch, num_classes=7, weights=None).eval()
+    model = models.build_model(arch, num_classes=7, weights=None, image_size=96).eval()
     names = models.block_names(model)
-    assert names[-1] == "head" and len(names) == 6
-    assert model(SMALL).shape == (2, 7)
+    assert names[-1] == "head" and len(names) == (5 if arch == "squeezenet1_1" else 6)
+    assert model(MEDIUM).shape == (2, 7)
 
 
 def test_vgg16_has_the_five_conv_blocks_of_the_paper():
@@ -51,9 +52,9 @@ def test_vgg16_has_the_five_conv_blocks_of_the_paper():
 @pytest.mark.parametrize("arch", list(models.WEIGHT_URLS))
 def test_named_blocks_compute_exactly_what_torchvision_computes(arch, torch_home):
     reference = _cache_random_weights(arch, torch_home)
-    model = models.build_model(arch, num_classes=1000, weights="imagenet").eval()
+    model = models.build_model(arch, num_classes=1000, weights="imagenet", image_size=96).eval()
     with torch.no_grad():
-        torch.testing.assert_close(model(SMALL), reference(SMALL))
+        torch.testing.assert_close(model(MEDIUM), reference(MEDIUM))
 
 
 def test_efficientnet_lite0_weights_are_real_imagenet_weights_offline():
@@ -214,3 +215,33 @@ def test_smoke_prints_the_banner_once_per_architecture(
     out = capsys.readouterr().out
     assert out.count("RANDOM weights") == 1 and out.count("random weights again") == 2
     assert len(http_server.requests) == 1  # no second download attempt
+
+
+def test_inception_blocks_expect_the_inputs_torchvision_converts_to(torch_home):
+    reference = _cache_random_weights("inception_v3", torch_home)
+    reference.transform_input = True  # what torchvision sets for its ImageNet weights
+    # (random weights make activations huge, so compare relative to the output's size)
+    ours = models.build_model(
+        "inception_v3", 1000, image_size=96, profile=get_profile("full")
+    ).eval()
+    pixels = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    normalise = [
+        (torch.tensor(m).view(1, 3, 1, 1), torch.tensor(s).view(1, 3, 1, 1))
+        for m, s in [
+            (models.IMAGENET_MEAN, models.IMAGENET_STD),
+            models.input_stats("inception_v3"),
+        ]
+    ]
+    with torch.no_grad():
+        expected = reference((pixels - normalise[0][0]) / normalise[0][1])
+        torch.testing.assert_close(
+            ours((pixels - normalise[1][0]) / normalise[1][1]),
+            expected,
+            rtol=1e-2,
+            atol=1e-3 * float(expected.abs().max()),
+        )
+
+
+def test_too_small_images_for_inception_are_a_clear_error():
+    with pytest.raises(ValueError, match="inception_v3 needs images of at least 75 px"):
+        models.build_model("inception_v3", 7, weights=None, image_size=32)
