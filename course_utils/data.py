@@ -8,7 +8,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    WeightedRandomSampler,
+)
 
 DERMA_CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")  # label order of DermaMNIST
 XRAY_CLASSES = ("normal", "pneumonia")  # label order of PneumoniaMNIST
@@ -76,6 +83,22 @@ class ArrayDataset(Dataset):
         return (x[0], self.labels[index]) if single else (x, self.labels[index])
 
 
+def rotate_flip(generator: torch.Generator | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A batch transform: each square image turned by 0, 90, 180 or 270° and maybe mirrored."""
+
+    def transform(x: torch.Tensor) -> torch.Tensor:
+        turns = torch.randint(0, 4, (len(x),), generator=generator)
+        mirror = torch.rand(len(x), generator=generator) < 0.5
+        out = torch.empty_like(x)
+        for k in range(4):
+            chosen = turns == k
+            out[chosen] = torch.rot90(x[chosen], k, dims=(2, 3))
+        out[mirror] = out[mirror].flip(-1)
+        return out
+
+    return transform
+
+
 def make_loader(
     images: np.ndarray,
     labels: np.ndarray,
@@ -86,11 +109,22 @@ def make_loader(
     shuffle: bool = False,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
+    balanced: bool = False,
 ) -> DataLoader:
-    """A DataLoader that slices whole batches out of the array (no per-image Python work)."""
+    """A DataLoader that slices whole batches out of the array (no per-image Python work).
+
+    balanced=True draws images with replacement so that every class is equally likely.
+    """
     dataset = ArrayDataset(images, labels, mean, std, transform)
     generator = torch.Generator().manual_seed(seed)
-    order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    if balanced:
+        counts = torch.bincount(dataset.labels).double()
+        weights = (1 / counts)[dataset.labels]
+        order = WeightedRandomSampler(weights, len(dataset), replacement=True, generator=generator)
+    elif shuffle:
+        order = RandomSampler(dataset, generator=generator)
+    else:
+        order = SequentialSampler(dataset)
     # batch_size=None: the sampler yields index lists and the dataset builds each batch itself.
     return DataLoader(
         dataset,

@@ -360,3 +360,21 @@ def block_table(model: nn.Module) -> pd.DataFrame:
         n = count_parameters(block)
         rows.append({"block": name, "parameters": n, "trainable": count_parameters(block, True)})
     return pd.DataFrame(rows).set_index("block")
+
+
+def truncate(
+    model: nn.Sequential, last_block: str, num_classes: int, image_size: int = 96
+) -> nn.Sequential:
+    """The blocks up to and including `last_block`, plus a new linear head (CheXtransfer's cut)."""
+    names = block_names(model)[:-1]
+    if last_block not in names:
+        raise ValueError(
+            f"Unknown block {last_block!r}. This model's blocks are: {', '.join(names)}."
+        )
+    blocks = OrderedDict(
+        (name, getattr(model, name)) for name in names[: names.index(last_block) + 1]
+    )
+    with torch.no_grad():
+        shape = nn.Sequential(blocks).eval()(torch.zeros(1, 3, image_size, image_size)).shape[1:]
+    blocks["head"] = make_head(tuple(shape), num_classes, "linear")
+    return nn.Sequential(blocks)

@@ -233,6 +233,29 @@ def cnn_codes(
     return torch.cat(codes).numpy(), torch.cat(labels).numpy()
 
 
+def param_groups(model: nn.Sequential, lr: float, pretrained_factor: float = 0.1) -> list[dict]:
+    """Optimizer groups: the head at `lr`, every other trainable block at lr × pretrained_factor."""
+    head = [p for p in model.head.parameters() if p.requires_grad]
+    body = [
+        p
+        for name, block in model.named_children()
+        if name != "head"
+        for p in block.parameters()
+        if p.requires_grad
+    ]
+    groups = [{"params": head, "lr": lr, "name": "head"}]
+    if body:
+        groups.append({"params": body, "lr": lr * pretrained_factor, "name": "pretrained blocks"})
+    return groups
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Weights for CrossEntropyLoss(weight=...): inverse class frequency, mean 1 over images."""
+    counts = np.bincount(np.asarray(labels).reshape(-1), minlength=num_classes).astype(float)
+    weights = len(labels) / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
     if int(labels.max()) >= logits.shape[1] or int(labels.min()) < 0:
         raise ValueError(

@@ -1,0 +1,68 @@
+"""Pieces for fine-tuning recipes and the architecture zoo: truncation, learning-rate groups,
+class weights, rotation/flip augmentation, a class-balanced loader."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+
+from course_utils import data, models, train
+
+
+def test_truncation_keeps_a_valid_network_and_its_weights():
+    full = models.build_model("resnet18", 7, weights=None)
+    short = models.truncate(full, "block3", num_classes=7)
+    assert models.block_names(short) == ["stem", "block1", "block2", "block3", "head"]
+    assert short.block3 is full.block3  # the pretrained blocks are reused, not copied
+    kept = sum(
+        models.count_parameters(getattr(full, b)) for b in ["stem", "block1", "block2", "block3"]
+    )
+    assert models.count_parameters(short) == kept + 256 * 7 + 7  # block3 ends with 256 channels
+    assert short.eval()(torch.zeros(2, 3, 64, 64)).shape == (2, 7)
+    with pytest.raises(ValueError, match="stem, block1, block2, block3, block4"):
+        models.truncate(full, "head", 7)
+
+
+def test_param_groups_give_the_head_its_own_learning_rate():
+    model = models.freeze(models.build_model("resnet18", 7, weights=None), ["block3", "block4"])
+    groups = train.param_groups(model, lr=1e-3, pretrained_factor=0.1)
+    assert [g["name"] for g in groups] == ["head", "pretrained blocks"]
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])
+    grouped = [p for g in groups for p in g["params"]]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert len(grouped) == len(trainable) and {id(p) for p in grouped} == {id(p) for p in trainable}
+    optimizer = torch.optim.Adam(groups)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-3, 1e-4])
+
+
+def test_class_weights_match_sklearns_balanced_weights():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
+    np.testing.assert_allclose(train.class_weights(labels, 3).numpy(), expected, rtol=1e-6)
+
+
+def test_rotation_and_flip_move_pixels_but_keep_them():
+    x = (
+        torch.arange(16 * 4 * 4, dtype=torch.float32)
+        .view(16, 1, 4, 4)
+        .expand(-1, 3, -1, -1)
+        .clone()
+    )
+    out = data.rotate_flip(torch.Generator().manual_seed(0))(x)
+    assert out.shape == x.shape
+    for before, after in zip(x, out, strict=True):
+        assert torch.equal(before.flatten().sort().values, after.flatten().sort().values)
+    assert (out != x).any(dim=(1, 2, 3)).sum() > 8  # most images changed
+    again = data.rotate_flip(torch.Generator().manual_seed(0))(x)
+    assert torch.equal(out, again)
+
+
+def test_a_balanced_loader_draws_every_class_about_equally():
+    labels = np.array([0] * 90 + [1] * 9 + [2] * 1)
+    images = np.zeros((100, 4, 4), np.uint8)
+    loader = data.make_loader(
+        images, labels, batch_size=50, mean=(0.5,) * 3, std=(0.5,) * 3, balanced=True, seed=1
+    )
+    drawn = torch.cat([y for _ in range(20) for _, y in loader]).numpy()
+    shares = np.bincount(drawn, minlength=3) / len(drawn)
+    np.testing.assert_allclose(shares, [1 / 3] * 3, atol=0.05)
