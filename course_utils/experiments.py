@@ -12,7 +12,14 @@ from torch.utils.data import DataLoader
 from course_utils.config import Profile, get_profile
 from course_utils.data import make_loader
 from course_utils.datasets import ImageSet
-from course_utils.models import available_weights, build_model, freeze, input_stats
+from course_utils.models import (
+    MIN_IMAGE_SIZE,
+    available_weights,
+    build_model,
+    freeze,
+    input_stats,
+    truncate,
+)
 from course_utils.results import Run, load_weights, run_info, train_or_load
 
 # Patel, "Transfer Learning in CNNs With Medical Images" (slides, 2019): F1 on HAM10000 (VGG16).
@@ -205,6 +212,56 @@ def lite0_run(
         info=recipe,
         epochs=profile.epochs,
         lr=3e-4,
+        patience=profile.patience,
+        monitor="val_loss",
+    )
+    return model, run
+
+
+def arch_run(
+    name: str,
+    arch: str,
+    splits: dict[str, ImageSet],
+    *,
+    weights: str | None = "imagenet",
+    cut: str | None = None,
+    profile: Profile | None = None,
+    lr: float = 1e-4,
+    rerun: bool = False,
+) -> tuple[nn.Module, Run]:
+    """Fine-tune any architecture (all layers, linear head) on `splits`; optionally truncated.
+
+    Images smaller than the architecture allows (Inception v3: 75 px) are enlarged first.
+    cut: keep the blocks up to this one (models.truncate), as CheXtransfer did.
+    """
+    profile = profile or get_profile()
+    size = max(splits["train"].images.shape[1], MIN_IMAGE_SIZE.get(arch, 1))
+    splits = {key: part.resized(size) for key, part in splits.items()}
+    classes = len(splits["train"].class_names)
+    model = build_model(arch, classes, weights=weights, image_size=size, profile=profile)
+    start = "random"
+    if weights == "imagenet":
+        loaded = arch == "efficientnet_lite0" or available_weights()[arch]
+        start = "imagenet" if loaded else "random (ImageNet unavailable)"
+    if cut:
+        model = truncate(model, cut, classes, image_size=size)
+    recipe = {
+        "arch": arch,
+        "cut": cut,
+        "weights": start,
+        "image_size": size,
+        "split": split_digest(splits),
+    }
+    run = train_or_load(
+        name,
+        model,
+        make_loaders(splits, arch, profile.batch_size),
+        source=splits["train"].source,
+        profile=profile,
+        rerun=rerun,
+        info=recipe,
+        epochs=profile.epochs,
+        lr=lr,
         patience=profile.patience,
         monitor="val_loss",
     )

@@ -161,3 +161,16 @@ def unweighted_ece(probs, labels, bins):
 def test_notebook_07_and_08_checks(call, verdict, capsys):
     call()
     assert _says(capsys) == verdict
+
+
+def test_notebook_09_checks(capsys):
+    import pandas as pd
+
+    zoo = pd.DataFrame({"GFLOPs": [30.7, 0.43, 0.43]}, index=["vgg16", "mobilenet_v3_large", "tie"])
+    exercises.check_cheapest("mobilenet_v3_large", zoo, "GFLOPs")
+    exercises.check_cheapest("vgg16", zoo, "GFLOPs")
+    body = 11_176_512 - 8_393_728  # ResNet-18 without its fc, less block4 (layer4: 8,393,728)
+    exercises.check_truncated_parameters(body + 256 * 7 + 7, "resnet18", "block3", classes=7)
+    exercises.check_truncated_parameters(11_180_103, "resnet18", "block3", classes=7)
+    verdicts = [line[0] for line in capsys.readouterr().out.splitlines()]
+    assert verdicts == ["✅", "❌", "✅", "❌"]
