@@ -446,3 +446,32 @@ def check_truncated_parameters(answer: int | None, arch: str, cut: str, classes:
         "Build the model, truncate it, then count_parameters(...). The head is "
         "channels × classes + classes.",
     )
+
+
+# 10_finetuning_recipes ----------------------------------------------------------------------
+
+
+def check_pretrained_lr(answer: float | None, lr: float, factor: float) -> None:
+    """Exercise: the learning rate param_groups gives the pretrained blocks."""
+    if _unanswered(answer):
+        return
+    expected = lr * factor
+    report(
+        abs(float(answer) - expected) < 1e-12,
+        f"{expected:g}: the head's rate times the factor.",
+        "The head gets lr; every other trainable block gets lr × pretrained_factor.",
+    )
+
+
+def check_small_data_rule(answer: list[str] | None) -> None:
+    """Exercise: the blocks to unfreeze for 600 images (none: only the head, the last layer)."""
+    if answer is None:
+        _unanswered(answer)
+        return
+    names = set(answer)
+    report(
+        names <= {"head"},
+        "Right: freeze(model, trainable=[]) leaves only the head learning.",
+        "With fewer than about 1,000 images, train only the last layer. freeze() always keeps "
+        "the head trainable, so no block needs naming.",
+    )

@@ -174,3 +174,12 @@ def test_notebook_09_checks(capsys):
     exercises.check_truncated_parameters(11_180_103, "resnet18", "block3", classes=7)
     verdicts = [line[0] for line in capsys.readouterr().out.splitlines()]
     assert verdicts == ["✅", "❌", "✅", "❌"]
+
+
+def test_notebook_10_checks(capsys):
+    exercises.check_pretrained_lr(3e-5, lr=3e-4, factor=0.1)
+    exercises.check_pretrained_lr(3e-4, lr=3e-4, factor=0.1)
+    exercises.check_small_data_rule([])
+    exercises.check_small_data_rule(["block4"])
+    verdicts = [line[0] for line in capsys.readouterr().out.splitlines()]
+    assert verdicts == ["✅", "❌", "✅", "❌"]
