@@ -465,10 +465,9 @@ def check_pretrained_lr(answer: float | None, lr: float, factor: float) -> None:
 
 def check_small_data_rule(answer: list[str] | None) -> None:
     """Exercise: the blocks to unfreeze for 600 images (none: only the head, the last layer)."""
-    if answer is None:
-        _unanswered(answer)
+    if _unanswered(answer):
         return
-    names = set(answer)
+    names = {answer} if isinstance(answer, str) else set(answer)
     report(
         names <= {"head"},
         "Right: freeze(model, trainable=[]) leaves only the head learning.",

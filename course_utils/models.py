@@ -210,6 +210,11 @@ def _lite0(state: dict[str, torch.Tensor] | None) -> tuple[OrderedDict[str, nn.M
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
     if state is not None:
         net.load_state_dict(state)
+    for module in net.modules():  # TensorFlow's momentum 0.99 is PyTorch's 0.01: running statistics
+        if isinstance(
+            module, nn.BatchNorm2d
+        ):  # would barely follow a new dataset while fine-tuning,
+            module.momentum = 0.1  # so evaluation would use ImageNet's; PyTorch's default adapts
     rate = net._global_params.drop_connect_rate
     mb = [DropConnectBlock(b, rate * i / len(net._blocks)) for i, b in enumerate(net._blocks)]
     blocks = OrderedDict(

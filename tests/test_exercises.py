@@ -181,5 +181,6 @@ def test_notebook_10_checks(capsys):
     exercises.check_pretrained_lr(3e-4, lr=3e-4, factor=0.1)
     exercises.check_small_data_rule([])
     exercises.check_small_data_rule(["block4"])
+    exercises.check_small_data_rule("head")
     verdicts = [line[0] for line in capsys.readouterr().out.splitlines()]
-    assert verdicts == ["✅", "❌", "✅", "❌"]
+    assert verdicts == ["✅", "❌", "✅", "❌", "✅"]

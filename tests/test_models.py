@@ -245,3 +245,11 @@ def test_inception_blocks_expect_the_inputs_torchvision_converts_to(torch_home):
 def test_too_small_images_for_inception_are_a_clear_error():
     with pytest.raises(ValueError, match="inception_v3 needs images of at least 75 px"):
         models.build_model("inception_v3", 7, weights=None, image_size=32)
+
+
+def test_lite0_batchnorm_follows_new_data_at_pytorchs_pace():
+    model = models.build_model("efficientnet_lite0", 7)
+    momenta = {m.momentum for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert momenta == {
+        0.1
+    }  # not TensorFlow's 0.99 (= 0.01 here), which would lag for hundreds of steps
