@@ -211,11 +211,11 @@ def _lite0(state: dict[str, torch.Tensor] | None) -> tuple[OrderedDict[str, nn.M
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
     if state is not None:
         net.load_state_dict(state)
-    for module in net.modules():  # TensorFlow's momentum 0.99 is PyTorch's 0.01: running statistics
-        if isinstance(
-            module, nn.BatchNorm2d
-        ):  # would barely follow a new dataset while fine-tuning,
-            module.momentum = LITE_BN_MOMENTUM  # so evaluation would use ImageNet's
+    # TensorFlow's BatchNorm momentum 0.99 is PyTorch's 0.01: while fine-tuning, the running
+    # statistics would barely follow the new data and evaluation would still use ImageNet's.
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = LITE_BN_MOMENTUM
     rate = net._global_params.drop_connect_rate
     mb = [DropConnectBlock(b, rate * i / len(net._blocks)) for i, b in enumerate(net._blocks)]
     blocks = OrderedDict(
