@@ -195,29 +195,7 @@ def lite0_run(
 
     Notebooks 07 and 08 look inside and at the mistakes of the same two models, one per dataset.
     """
-    profile = profile or get_profile()
-    model = build_model("efficientnet_lite0", len(splits["train"].class_names), profile=profile)
-    recipe = {
-        "arch": "efficientnet_lite0",
-        "weights": "imagenet",
-        "bn_momentum": LITE_BN_MOMENTUM,
-        "split": split_digest(splits),
-        "image_size": profile.image_size,
-    }
-    run = train_or_load(
-        name,
-        model,
-        make_loaders(splits, "efficientnet_lite0", profile.batch_size),
-        source=splits["train"].source,
-        profile=profile,
-        rerun=rerun,
-        info=recipe,
-        epochs=profile.epochs,
-        lr=3e-4,
-        patience=profile.patience,
-        monitor="val_loss",
-    )
-    return model, run
+    return arch_run(name, "efficientnet_lite0", splits, profile=profile, lr=3e-4, rerun=rerun)
 
 
 def arch_run(
