@@ -20,3 +20,20 @@ def compare(runs: dict[str, Callable[[], object]], images: int, repeats: int) ->
     medians = {name: statistics.median(values) for name, values in rates.items()}
     print("median images/s: " + ", ".join(f"{n} {m:.1f}" for n, m in medians.items()))
     return medians
+
+
+def sample_loader(arch: str, image_size: int, samples: int, batch_size: int):
+    """A shuffled loader of about `samples` generated training images, normalised for `arch`."""
+    from course_utils import make_loader, make_sample
+    from course_utils.models import input_stats
+
+    sample = make_sample("derma", image_size, round(samples / 0.7))  # 70% is the train split
+    mean, std = input_stats(arch)
+    return make_loader(
+        sample["train_images"],
+        sample["train_labels"],
+        batch_size=batch_size,
+        mean=mean,
+        std=std,
+        shuffle=True,
+    )

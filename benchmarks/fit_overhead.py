@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 
 import torch
-from common import compare
+from common import compare, sample_loader
 from torch import nn
 
-from course_utils import build_model, fit, get_device, make_loader, make_sample, seed_everything
+from course_utils import build_model, fit, get_device, seed_everything
 from course_utils.config import get_profile
-from course_utils.models import input_stats
 
 
 def bare_loop(model: nn.Module, loader, epochs: int, lr: float, device: torch.device) -> None:
@@ -59,16 +58,7 @@ def main() -> None:
 
     seed_everything(0)
     device = get_device()
-    sample = make_sample("derma", args.image_size, round(args.samples / 0.7))  # 70% is train
-    mean, std = input_stats(args.arch)
-    loader = make_loader(
-        sample["train_images"],
-        sample["train_labels"],
-        batch_size=args.batch_size,
-        mean=mean,
-        std=std,
-        shuffle=True,
-    )
+    loader = sample_loader(args.arch, args.image_size, args.samples, args.batch_size)
     images = len(loader.dataset) * args.epochs
     model = build_model(args.arch, 7, weights=None, profile=get_profile("smoke"))
     print(

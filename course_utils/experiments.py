@@ -135,6 +135,23 @@ def pixels(data: ImageSet) -> np.ndarray:
     return data.images.reshape(len(data.images), -1)
 
 
+def _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun) -> Run:
+    """Train or reuse with the seed's protocol: the profile's epochs, early stopping on val loss."""
+    return train_or_load(
+        name,
+        model,
+        make_loaders(splits, arch, profile.batch_size),
+        source=splits["train"].source,
+        profile=profile,
+        rerun=rerun,
+        info=recipe,
+        epochs=profile.epochs,
+        lr=lr,
+        patience=profile.patience,
+        monitor="val_loss",
+    )
+
+
 def vgg16_run(
     name: str,
     splits: dict[str, ImageSet],
@@ -173,19 +190,7 @@ def vgg16_run(
         "image_size": profile.image_size,
         "split": split_digest(splits),
     }
-    return train_or_load(
-        name,
-        model,
-        make_loaders(splits, "vgg16", profile.batch_size),
-        source=splits["train"].source,
-        profile=profile,
-        rerun=rerun,
-        info=recipe,
-        epochs=profile.epochs,
-        lr=lr,
-        patience=profile.patience,
-        monitor="val_loss",
-    )
+    return _protocol_run(name, model, "vgg16", splits, recipe, profile, lr, rerun)
 
 
 def lite0_run(
@@ -233,17 +238,5 @@ def arch_run(
         "image_size": size,
         "split": split_digest(splits),
     }
-    run = train_or_load(
-        name,
-        model,
-        make_loaders(splits, arch, profile.batch_size),
-        source=splits["train"].source,
-        profile=profile,
-        rerun=rerun,
-        info=recipe,
-        epochs=profile.epochs,
-        lr=lr,
-        patience=profile.patience,
-        monitor="val_loss",
-    )
+    run = _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun)
     return model, run
