@@ -166,14 +166,14 @@ def _split_torchvision(arch: str, net: nn.Module) -> OrderedDict[str, nn.Module]
         blocks = OrderedDict(stem=stem, **{f"block{i}": layer for i, layer in enumerate(layers, 1)})
         return blocks
     if arch == "densenet121":
-        f = net.features
+        f = net.features  # a block opens with the transition that halves the resolution
         return OrderedDict(
             stem=nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0),
-            block1=nn.Sequential(f.denseblock1, f.transition1),
-            block2=nn.Sequential(f.denseblock2, f.transition2),
-            block3=nn.Sequential(f.denseblock3, f.transition3),
+            block1=f.denseblock1,
+            block2=nn.Sequential(f.transition1, f.denseblock2),
+            block3=nn.Sequential(f.transition2, f.denseblock3),
             # torchvision applies this ReLU in forward(); it belongs to the features.
-            block4=nn.Sequential(f.denseblock4, f.norm5, nn.ReLU(inplace=True)),
+            block4=nn.Sequential(f.transition3, f.denseblock4, f.norm5, nn.ReLU(inplace=True)),
         )
     if arch == "mobilenet_v2":
         f = net.features  # grouped by output resolution: /2, /4, /8, /16, /32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -130,6 +131,12 @@ def load_weights(
         raise ValueError(f"Run {name!r} does not fit this model: missing {missing[:5]}.")
 
 
+def layout_digest(model: nn.Module) -> str:
+    """A short fingerprint of the model's parameter and buffer names and shapes."""
+    layout = [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
+    return hashlib.sha1(repr(layout).encode()).hexdigest()[:12]
+
+
 def train_or_load(
     name: str,
     model: nn.Module,
@@ -149,6 +156,7 @@ def train_or_load(
     """
     profile = profile or get_profile()
     recipe = {**(info or {}), **{k: repr(v) for k, v in sorted(fit_kwargs.items())}}
+    recipe["layout"] = layout_digest(model)  # a model built differently never reuses old weights
     kept = None if rerun else load_run(name, source, profile, recipe)
     if kept is not None:
         load_weights(model, name, profile)

@@ -23,6 +23,15 @@ def test_truncation_keeps_a_valid_network_and_its_weights():
         models.truncate(full, "head", 7)
 
 
+def test_densenet_cut_after_block3_ends_at_the_third_dense_block():
+    full = models.build_model("densenet121", 7, weights=None, image_size=64)
+    short = models.truncate(full, "block3", num_classes=7, image_size=64)
+    kinds = [type(module).__name__ for module in short.modules()]
+    assert kinds.count("_Transition") == 2 and kinds.count("_DenseBlock") == 3
+    assert short.head[-1].in_features == 1024  # dense block 3's output, before transition3
+    assert short.eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+
+
 def test_param_groups_give_the_head_its_own_learning_rate():
     model = models.freeze(models.build_model("resnet18", 7, weights=None), ["block3", "block4"])
     groups = train.param_groups(model, lr=1e-3, pretrained_factor=0.1)
