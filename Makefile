@@ -9,7 +9,7 @@ ARGS    ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help venv course test smoke lint format strip clean
+.PHONY: help venv course test smoke slides lint format strip clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ smoke: $(STAMP)  ## run every notebook headlessly into build/ (make smoke PROFIL
 			--output-dir build --log-level WARN "$$nb" || exit 1; \
 		echo "$$nb: $$(( $$(date +%s) - start )) s in profile $(PROFILE)"; \
 	done
+
+slides: $(STAMP)  ## build every deck into build/slides/ (self-contained HTML, works offline)
+	$(BIN)/python slides/build.py --out build/slides
 
 lint: $(STAMP)  ## ruff lint and format check (code and notebooks)
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import re
 import threading
 from collections.abc import Iterator
@@ -79,3 +80,20 @@ def http_server(tmp_path: Path) -> Iterator[Served]:
     yield server.served
     server.shutdown()
     server.server_close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_slide_builder():
+    """slides/build.py as a module (it is a script, not part of course_utils)."""
+    spec = importlib.util.spec_from_file_location("slides_build", ROOT / "slides" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def built_slides(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Every deck built once per test session; the pages, in order."""
+    return load_slide_builder().build_all(tmp_path_factory.mktemp("slides"))

@@ -1,0 +1,210 @@
+"""Build the slide decks: slides/src/*.md -> self-contained HTML (no network needed to view).
+
+A deck is Markdown with slides separated by a line `---`. The first slide's `# Title` makes it a
+title slide. In a slide:
+- `![caption](figure:NAME)` draws figure NAME from slides/figures.py (embedded as a PNG);
+- `{{table:NAME}}` inserts a table from `TABLES` (the seed's published numbers, the profiles);
+- a line `Note:` starts the speaker notes (press "n" in the browser to show them).
+
+Usage: python slides/build.py [--out build/slides] [deck names...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import re
+import string
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import markdown
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # course_utils, when run from a checkout without install
+sys.path.insert(0, str(HERE))
+
+from figures import FIGURES  # noqa: E402
+
+from course_utils import config, experiments  # noqa: E402
+
+SOURCES = HERE / "src"
+SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+FIGURE = re.compile(r'src="figure:([a-z0-9_]+)"')
+TABLE = re.compile(r"\{\{table:([a-z0-9_]+)\}\}")
+EXTERNAL = re.compile(
+    r'<(?:img|script|link|iframe|video|audio|source)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.I
+)
+
+
+def _profiles() -> pd.DataFrame:
+    rows = {
+        name: {
+            "image size": f"{p.image_size} px",
+            "images": p.max_samples or "all",
+            "epochs": p.epochs,
+            "batch": p.batch_size,
+            "for": p.purpose,
+        }
+        for name, p in config.PROFILES.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+TABLES: dict[str, Callable[[], pd.DataFrame]] = {
+    "seed_ham10000": lambda: experiments.SEED_HAM10000,
+    "seed_xray": lambda: experiments.SEED_XRAY,
+    "references": lambda: experiments.REFERENCES.set_index("task"),
+    "profiles": _profiles,
+}
+
+
+PAGE = string.Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>
+$css</style>
+</head>
+<body>
+<main class="deck" data-slides="$count">
+$slides
+</main>
+<div class="counter"></div>
+<script>
+$script</script>
+</body>
+</html>
+""")
+
+
+class BuildError(ValueError):
+    """A deck that cannot be built; the message says which deck and what to fix."""
+
+
+def split_slides(text: str) -> list[str]:
+    """The slides of a deck source, in order (blank ones dropped)."""
+    return [part.strip() for part in SEPARATOR.split(text) if part.strip()]
+
+
+def _png(name: str, cache: dict[str, str]) -> str:
+    if name not in cache:
+        if name not in FIGURES:
+            raise BuildError(f"Unknown figure {name!r}. Known: {', '.join(sorted(FIGURES))}.")
+        figure = FIGURES[name]()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        figure.clf()
+        cache[name] = base64.b64encode(buffer.getvalue()).decode()
+    return cache[name]
+
+
+def _table(match: re.Match) -> str:
+    name = match.group(1)
+    if name not in TABLES:
+        raise BuildError(f"Unknown table {name!r}. Known: {', '.join(sorted(TABLES))}.")
+    table = TABLES[name]()
+    return table.to_html(float_format=lambda v: f"{v:.2f}", border=0) + "\n"
+
+
+def render_slide(source: str, number: int, figure_cache: dict[str, str]) -> str:
+    """One slide as an HTML <section>."""
+    body, _, notes = source.partition("\nNote:")
+    body = TABLE.sub(_table, body)
+    content = markdown.markdown(body, extensions=["tables", "fenced_code", "sane_lists"])
+    content = FIGURE.sub(
+        lambda m: f'src="data:image/png;base64,{_png(m.group(1), figure_cache)}"', content
+    )
+    kind = "slide title" if body.lstrip().startswith("# ") else "slide"
+    aside = (
+        f'<aside class="notes">{markdown.markdown(notes.strip())}</aside>' if notes.strip() else ""
+    )
+    return f'<section class="{kind}" id="slide-{number}">\n{content}\n{aside}\n</section>'
+
+
+def build_deck(source: Path, figure_cache: dict[str, str] | None = None) -> str:
+    """A whole deck as one self-contained HTML page."""
+    slides = split_slides(source.read_text(encoding="utf-8"))
+    if not slides or not slides[0].startswith("# "):
+        raise BuildError(f"{source.name}: the first slide must start with '# Title'.")
+    title = slides[0].splitlines()[0][2:].strip()
+    cache = {} if figure_cache is None else figure_cache
+    try:
+        sections = [render_slide(s, i, cache) for i, s in enumerate(slides, 1)]
+    except BuildError as error:
+        raise BuildError(f"{source.name}: {error}") from None
+    page = PAGE.substitute(
+        title=html.escape(title),
+        css=(HERE / "theme.css").read_text(),
+        count=len(sections),
+        slides="\n".join(sections),
+        script=(HERE / "deck.js").read_text(),
+    )
+    if EXTERNAL.search(page):
+        raise BuildError(
+            f"{source.name}: embeds a resource from the network; decks must work offline."
+        )
+    return page
+
+
+def _index(decks: Iterable[tuple[str, str, int]]) -> str:
+    items = "\n".join(
+        f'<li><a href="{name}.html">{html.escape(title)}</a> ({count} slides)</li>'
+        for name, title, count in decks
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        '<title>Course slides</title></head>\n<body style="font-family: sans-serif">\n'
+        f'<h1>Transfer learning for medical images: slides</h1>\n<ol start="0">\n{items}\n</ol>\n'
+        "<p>Arrow keys or space to move, <kbd>n</kbd> for speaker notes, print for PDF.</p>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def build_all(out: Path, names: list[str] | None = None) -> list[Path]:
+    """Build the decks (all, or those named) and an index page into `out`; return the pages."""
+    sources = sorted(SOURCES.glob("*.md"))
+    if names:
+        unknown = set(names) - {s.stem for s in sources}
+        if unknown:
+            raise BuildError(
+                f"No deck {sorted(unknown)}. Decks: {', '.join(s.stem for s in sources)}."
+            )
+        sources = [s for s in sources if s.stem in names]
+    out.mkdir(parents=True, exist_ok=True)
+    cache: dict[str, str] = {}
+    pages, listed = [], []
+    for source in sources:
+        page = build_deck(source, cache)
+        target = out / f"{source.stem}.html"
+        partial = target.with_suffix(".html.partial")
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(target)
+        pages.append(target)
+        count = len(split_slides(source.read_text(encoding="utf-8")))
+        listed.append((source.stem, re.search(r"<title>(.*?)</title>", page).group(1), count))
+    (out / "index.html").write_text(_index(listed), encoding="utf-8")
+    return pages
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("decks", nargs="*", help="deck names (default: all)")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "build" / "slides")
+    args = parser.parse_args(argv)
+    try:
+        pages = build_all(args.out, args.decks)
+    except BuildError as error:
+        sys.exit(f"make slides: {error}")
+    for page in pages:
+        print(f"{page} ({page.stat().st_size / 1e3:.0f} kB)")
+
+
+if __name__ == "__main__":
+    main()

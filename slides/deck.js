@@ -1,0 +1,36 @@
+// Keyboard and click navigation for one deck: → / space / PageDown next, ← / PageUp back,
+// Home / End, "n" toggles the speaker notes. The slide number lives in the URL (#3).
+(function () {
+  "use strict";
+  var deck = document.querySelector(".deck");
+  var slides = Array.prototype.slice.call(document.querySelectorAll(".slide"));
+  var counter = document.querySelector(".counter");
+  var current = 0;
+
+  function show(index) {
+    current = Math.max(0, Math.min(slides.length - 1, index));
+    slides.forEach(function (slide, i) { slide.classList.toggle("current", i === current); });
+    counter.textContent = (current + 1) + " / " + slides.length;
+    if (location.hash !== "#" + (current + 1)) { history.replaceState(null, "", "#" + (current + 1)); }
+  }
+
+  function fromHash() {
+    var n = parseInt(location.hash.slice(1), 10);
+    return isNaN(n) ? 0 : n - 1;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var moves = { ArrowRight: 1, " ": 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 };
+    if (event.key in moves) { show(current + moves[event.key]); event.preventDefault(); }
+    else if (event.key === "Home") { show(0); }
+    else if (event.key === "End") { show(slides.length - 1); }
+    else if (event.key === "n") { deck.classList.toggle("show-notes"); }
+  });
+  deck.addEventListener("click", function (event) {
+    if (event.target.closest("a")) { return; }
+    show(current + (event.clientX > window.innerWidth / 3 ? 1 : -1));
+  });
+  window.addEventListener("hashchange", function () { show(fromHash()); });
+  window.courseDeck = { count: slides.length, show: show, current: function () { return current; } };
+  show(fromHash());
+})();
