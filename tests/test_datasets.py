@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from course_utils import datasets
-from course_utils.config import get_profile
+from course_utils.config import data_dir, get_profile
 from course_utils.data import DERMA_CLASSES
 from course_utils.download import DownloadError, RemoteFile
 
@@ -342,3 +342,50 @@ def test_resized_keeps_labels_and_says_so():
     small = data.resized(16)
     assert small.images.shape == (60, 16, 16) and (small.labels == data.labels).all()
     assert small.source.endswith("resized to 16 px") and data.resized(32) is data
+
+
+def test_prefetch_prepares_data_and_weights_for_a_room_without_network(
+    dataverse, kermany, monkeypatch, tmp_path, capsys
+):
+    """Both datasets and one architecture's weights, over HTTP; then everything works offline."""
+    import torch
+    import torchvision
+
+    from course_utils import models, prefetch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    staged = tmp_path / "weights.pth"
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), staged)
+    digest = hashlib.sha256(staged.read_bytes()).hexdigest()[:8]
+    served = kermany.root / f"squeezenet1_1-{digest}.pth"  # torch.hub checks this hash prefix
+    staged.rename(served)
+    monkeypatch.setitem(models.WEIGHT_URLS, "squeezenet1_1", f"{kermany.url}/{served.name}")
+    staged_copy = models.weights_path("squeezenet1_1")  # where the hub cache will keep it
+
+    assert prefetch.main(["--sizes", "32", "--archs", "squeezenet1_1"]) == 0
+    out = capsys.readouterr().out
+    assert "derma at 32 px" in out and "xray at 32 px" in out and "FAILED" not in out
+    assert models.available_weights()["squeezenet1_1"]
+
+    # The network goes away: a non-smoke profile still finds everything on disk.
+    kermany.root.joinpath(served.name).unlink()
+    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", ())
+    monkeypatch.setattr(datasets, "CHEST_XRAY", None)
+    data = datasets.load_dataset("xray", source="original", profile=get_profile("laptop"),
+                                 image_size=32)  # fmt: skip
+    assert len(data) == len(XRAYS)
+    model = models.build_model("squeezenet1_1", 2, profile=get_profile("laptop"), image_size=64)
+    torch.testing.assert_close(model.stem[0].weight, torch.load(staged_copy)["features.0.weight"])
+
+
+def test_prefetch_reports_what_failed_with_the_manual_steps(http_server, monkeypatch, capsys):
+    from course_utils import prefetch
+
+    gone = RemoteFile("ChestXRay2017.zip", (f"{http_server.url}/gone/ChestXRay2017.zip",))
+    monkeypatch.setattr(datasets, "CHEST_XRAY", gone)
+    monkeypatch.setattr("course_utils.models.WEIGHT_URLS", {"resnet18": f"{http_server.url}/r.pth"})
+    assert prefetch.main(["--sizes", "32", "--datasets", "xray", "--archs", "resnet18"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("FAILED") == 2
+    assert "ChestXRay2017.zip" in out and "copy the file (name unchanged)" in out
+    assert not list(data_dir().rglob("*.npz"))  # nothing half-prepared
