@@ -78,3 +78,17 @@ def test_committed_without_outputs_or_absolute_paths(path):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, "strip outputs (make strip)"
         assert not ABSOLUTE_PATH.search(cell.source), f"absolute path in: {cell.source[:80]!r}"
+
+
+def _times(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^\| (smoke|laptop) \| (\d+ s) \(measured", text, re.M))
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_the_instructor_guide_quotes_each_notebooks_measured_times(path):
+    guide = (ROOT / "INSTRUCTOR.md").read_text(encoding="utf-8")
+    row = next(line for line in guide.splitlines() if line.startswith(f"| {path.name[:2]} "))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    for profile, time in _times(_read(path).cells[0].source).items():
+        column = {"smoke": 1, "laptop": 2}[profile]
+        assert cells[column] == f"{time} measured", f"{path.name} {profile}: {cells[column]!r}"
