@@ -92,3 +92,30 @@ def test_the_instructor_guide_quotes_each_notebooks_measured_times(path):
     for profile, time in _times(_read(path).cells[0].source).items():
         column = {"smoke": 1, "laptop": 2}[profile]
         assert cells[column] == f"{time} measured", f"{path.name} {profile}: {cells[column]!r}"
+
+
+def test_nbval_fails_a_cell_that_prints_too_much(tmp_path):
+    """notebooks/conftest.py bounds each cell's text output while nbval runs the notebooks."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "notebooks" / "conftest.py", tmp_path)
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata.kernelspec = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [
+        nbformat.v4.new_code_cell("print('short')"),
+        nbformat.v4.new_code_cell("for i in range(200):\n    print(i)"),
+    ]
+    nbformat.write(notebook, tmp_path / "chatty.ipynb")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-current-env", str(tmp_path / "chatty.ipynb")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert "1 failed, 1 passed" in result.stdout, result.stdout[-2000:]
+    assert "printed 200 lines of text (limit 80)" in result.stdout
