@@ -9,7 +9,7 @@ ARGS    ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help venv course test smoke slides lint format strip clean
+.PHONY: help venv course test smoke slides repo lint format strip clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,14 @@ smoke: $(STAMP)  ## run every notebook headlessly into build/ (make smoke PROFIL
 
 slides: $(STAMP)  ## build every deck into build/slides/ (self-contained HTML, works offline)
 	$(BIN)/python slides/build.py --out build/slides
+
+repo:  ## after forking: point every Colab badge and install line at REPO=owner/name
+	@echo "$(REPO)" | grep -Eq '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$$' \
+		|| { echo "usage: make repo REPO=owner/name"; exit 1; }
+	@old=$$(sed -n 's/^REPO = "\(.*\)"$$/\1/p' course_utils/config.py); \
+	grep -rlF "$$old" course_utils/config.py README.md INSTRUCTOR.md notebooks \
+		| xargs sed -i "s#$$old#$(REPO)#g"; \
+	echo "Colab badges and install lines now point at github.com/$(REPO) (was $$old)"
 
 lint: $(STAMP)  ## ruff lint and format check (code and notebooks)
 	$(BIN)/ruff check .

@@ -119,3 +119,25 @@ def test_nbval_fails_a_cell_that_prints_too_much(tmp_path):
     )  # fmt: skip
     assert "1 failed, 1 passed" in result.stdout, result.stdout[-2000:]
     assert "printed 200 lines of text (limit 80)" in result.stdout
+
+
+def test_make_repo_points_every_badge_and_install_line_at_a_fork(tmp_path):
+    import shutil
+    import subprocess
+
+    for name in ("Makefile", "README.md", "INSTRUCTOR.md"):
+        shutil.copy(ROOT / name, tmp_path)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    shutil.copytree(ROOT / "course_utils", tmp_path / "course_utils")
+    result = subprocess.run(
+        ["make", "-s", "-C", str(tmp_path), "repo", "REPO=my-lab/tl-course"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert 'REPO = "my-lab/tl-course"' in (tmp_path / "course_utils" / "config.py").read_text()
+    for path in sorted((tmp_path / "notebooks").rglob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        assert REPO not in text, path.name
+        relative = path.relative_to(tmp_path).as_posix()
+        assert f"colab.research.google.com/github/my-lab/tl-course/blob/main/{relative}" in text
+        assert "git+https://github.com/my-lab/tl-course" in text
