@@ -85,7 +85,8 @@ def http_server(tmp_path: Path) -> Iterator[Served]:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_slide_builder():
+@pytest.fixture(scope="session")
+def slide_builder():
     """slides/build.py as a module (it is a script, not part of course_utils)."""
     spec = importlib.util.spec_from_file_location("slides_build", ROOT / "slides" / "build.py")
     module = importlib.util.module_from_spec(spec)
@@ -94,6 +95,6 @@ def load_slide_builder():
 
 
 @pytest.fixture(scope="session")
-def built_slides(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def built_slides(slide_builder, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Every deck built once per test session; the pages, in order."""
-    return load_slide_builder().build_all(tmp_path_factory.mktemp("slides"))
+    return slide_builder.build_all(tmp_path_factory.mktemp("slides"))
