@@ -135,7 +135,7 @@ def pixels(data: ImageSet) -> np.ndarray:
     return data.images.reshape(len(data.images), -1)
 
 
-def _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun) -> Run:
+def _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun, build=None) -> Run:
     """Train or reuse with the seed's protocol: the profile's epochs, early stopping on val loss."""
     return train_or_load(
         name,
@@ -149,7 +149,28 @@ def _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun) -> Run:
         lr=lr,
         patience=profile.patience,
         monitor="val_loss",
+        build=build,
     )
+
+
+def _imagenet_start(arch: str, weights: str | None, profile: Profile) -> tuple[str, bool]:
+    """(what a run starts from, whether to defer loading ImageNet weights until training).
+
+    Without the weights file, a strict profile defers: a kept run is reused without it, and only
+    training again needs (and asks for) the file. The smoke profile tries and may fall back.
+    """
+    if weights != "imagenet":
+        return "random", False
+    on_disk = available_weights()[arch]
+    if on_disk or not profile.allow_offline_sample:
+        return "imagenet", not on_disk
+    return "imagenet?", False  # settled after build_model: downloaded, or random in smoke
+
+
+def _settle(start: str, arch: str) -> str:
+    if start != "imagenet?":
+        return start
+    return "imagenet" if available_weights()[arch] else "random (ImageNet unavailable)"
 
 
 def vgg16_run(
@@ -171,16 +192,16 @@ def vgg16_run(
     """
     profile = profile or get_profile()
     classes = len(splits["train"].class_names)
-    model = build_model(
-        "vgg16", classes, weights=None if init_from else weights, head="seed", profile=profile
-    )
+    start, defer = _imagenet_start("vgg16", None if init_from else weights, profile)
+
+    def make(weights: str | None) -> nn.Module:
+        return build_model("vgg16", classes, weights=weights, head="seed", profile=profile)
+
+    model = make(None if init_from or defer else weights)
     if init_from:
         load_weights(model, init_from, profile, skip_head=True)
         start = f"run {init_from} saved {run_info(init_from, profile)['saved']}"
-    elif weights == "imagenet":  # the smoke profile may have fallen back to random weights
-        start = "imagenet" if available_weights()["vgg16"] else "random (ImageNet unavailable)"
-    else:
-        start = "random"
+    start = _settle(start, "vgg16")
     freeze(model, trainable=trainable)
     recipe = {
         "arch": "vgg16",
@@ -190,7 +211,8 @@ def vgg16_run(
         "image_size": profile.image_size,
         "split": split_digest(splits),
     }
-    return _protocol_run(name, model, "vgg16", splits, recipe, profile, lr, rerun)
+    build = (lambda: make("imagenet")) if defer else None
+    return _protocol_run(name, model, "vgg16", splits, recipe, profile, lr, rerun, build)
 
 
 def lite0_run(
@@ -223,13 +245,14 @@ def arch_run(
     size = max(splits["train"].images.shape[1], MIN_IMAGE_SIZE.get(arch, 1))
     splits = {key: part.resized(size) for key, part in splits.items()}
     classes = len(splits["train"].class_names)
-    model = build_model(arch, classes, weights=weights, image_size=size, profile=profile)
-    start = "random"
-    if weights == "imagenet":
-        loaded = arch == "efficientnet_lite0" or available_weights()[arch]
-        start = "imagenet" if loaded else "random (ImageNet unavailable)"
-    if cut:
-        model = truncate(model, cut, classes, image_size=size)
+    start, defer = _imagenet_start(arch, weights, profile)
+
+    def make(weights: str | None) -> nn.Module:
+        model = build_model(arch, classes, weights=weights, image_size=size, profile=profile)
+        return truncate(model, cut, classes, image_size=size) if cut else model
+
+    model = make(None if defer else weights)
+    start = _settle(start, arch)
     recipe = {
         "arch": arch,
         "cut": cut,
@@ -238,5 +261,6 @@ def arch_run(
         "image_size": size,
         "split": split_digest(splits),
     }
-    run = _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun)
+    build = (lambda: make("imagenet")) if defer else None
+    run = _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun, build)
     return model, run

@@ -137,6 +137,18 @@ def layout_digest(model: nn.Module) -> str:
     return hashlib.sha1(repr(layout).encode()).hexdigest()[:12]
 
 
+def describe(value: object) -> str:
+    """A fit argument as it enters a run's recipe: what it does, not how this torch prints it."""
+    if isinstance(value, torch.optim.Optimizer):
+        keys = ("name", "lr", "weight_decay", "betas", "momentum")
+        groups = [{k: group[k] for k in keys if k in group} for group in value.param_groups]
+        return f"{type(value).__name__}({groups})"
+    if isinstance(value, nn.Module):  # e.g. a loss: its class and buffers (class weights)
+        buffers = {k: [round(x, 6) for x in b.flatten().tolist()] for k, b in value.named_buffers()}
+        return f"{type(value).__name__}({buffers})"
+    return repr(value)
+
+
 def train_or_load(
     name: str,
     model: nn.Module,
@@ -146,22 +158,26 @@ def train_or_load(
     profile: Profile | None = None,
     rerun: bool = False,
     info: dict | None = None,
+    build: Callable[[], nn.Module] | None = None,
     **fit_kwargs,
 ) -> Run:
     """fit() on loaders["train"]/["val"] and predict loaders["test"]; keep the run.
 
     If this profile already kept a run of that name, on the same data and with the same recipe
     (`info` and the fit arguments), load its weights into `model` and return it instead of
-    training again (rerun=True trains anyway).
+    training again (rerun=True trains anyway). build: when training is needed, the starting
+    weights come from build() (e.g. ImageNet weights that a reused run does not need).
     """
     profile = profile or get_profile()
-    recipe = {**(info or {}), **{k: repr(v) for k, v in sorted(fit_kwargs.items())}}
+    recipe = {**(info or {}), **{k: describe(v) for k, v in sorted(fit_kwargs.items())}}
     recipe["layout"] = layout_digest(model)  # a model built differently never reuses old weights
     kept = None if rerun else load_run(name, source, profile, recipe)
     if kept is not None:
         load_weights(model, name, profile)
         print(f"{name}: reusing the run kept on {kept.info['saved']} (rerun=True trains again).")
         return kept
+    if build is not None:
+        model.load_state_dict(build().state_dict())
     start = time.perf_counter()
     history = fit(model, loaders["train"], loaders.get("val"), **fit_kwargs)
     probs, labels = predict(model, loaders["test"])

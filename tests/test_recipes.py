@@ -75,3 +75,43 @@ def test_a_balanced_loader_draws_every_class_about_equally():
     drawn = torch.cat([y for _ in range(20) for _, y in loader]).numpy()
     shares = np.bincount(drawn, minlength=3) / len(drawn)
     np.testing.assert_allclose(shares, [1 / 3] * 3, atol=0.05)
+
+
+def test_a_kept_run_is_reused_without_the_imagenet_weights_file(tmp_path, monkeypatch, capsys):
+    """A workshop room without network: kept runs load; only training again needs the weights."""
+    import torchvision
+
+    from course_utils import datasets, experiments
+    from course_utils.config import get_profile
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    laptop = get_profile("laptop")  # a profile that never falls back to random weights
+    weights_file = models.weights_path("squeezenet1_1")
+    weights_file.parent.mkdir(parents=True)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights_file)  # "downloaded"
+    splits = datasets.load_sample("xray", 32, 60).split("60/20/20", seed=0)
+    trained, first = experiments.arch_run("sq", "squeezenet1_1", splits, profile=laptop)
+    assert not first.reused and first.info["recipe"]["weights"] == "imagenet"
+
+    weights_file.unlink()  # the USB stick had results/ but not the torch hub cache
+    reused, again = experiments.arch_run("sq", "squeezenet1_1", splits, profile=laptop)
+    assert again.reused and "reusing the run kept on" in capsys.readouterr().out
+    for a, b in zip(trained.state_dict().values(), reused.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(RuntimeError, match="Could not load the ImageNet weights for squeezenet1_1"):
+        experiments.arch_run("sq", "squeezenet1_1", splits, profile=laptop, rerun=True)
+
+
+def test_recipes_describe_optimisers_and_losses_by_what_they_do():
+    from course_utils.results import describe
+
+    model = torch.nn.Linear(3, 2)
+    groups = [{"params": [model.weight], "lr": 1e-3, "name": "head"}, {"params": [model.bias]}]
+    text = describe(torch.optim.Adam(groups, lr=1e-4, weight_decay=0.01))
+    assert text.startswith("Adam([{'name': 'head', 'lr': 0.001, 'weight_decay': 0.01, 'betas'")
+    assert (
+        "fused" not in text and "foreach" not in text
+    )  # settings that vary between torch releases
+    weighted = describe(torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0])))
+    assert weighted == "CrossEntropyLoss({'weight': [1.0, 3.0]})"
+    assert describe(torch.nn.CrossEntropyLoss()) != weighted
