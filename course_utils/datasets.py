@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from course_utils.config import Profile, data_dir, get_profile
 from course_utils.data import DERMA_CLASSES, SPLITS, XRAY_CLASSES, make_sample, resize_images
-from course_utils.download import DownloadError, RemoteFile, download, safe_extract
+from course_utils.download import AGAIN, DownloadError, RemoteFile, download, safe_extract
 from course_utils.splits import grouped_split
 
 DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"
@@ -231,7 +231,17 @@ def decode_images(
 
 
 def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list[Path]:
-    return [download(f, folder, manual=manual) for f in files]
+    """Every file of one source; if any fails, one error with the steps for each missing file."""
+    paths, failures = [], []
+    for remote in files:
+        try:
+            paths.append(download(remote, folder, manual=manual))
+        except DownloadError as err:
+            failures.append(str(err).replace(f"\n{AGAIN}", ""))
+    if failures:
+        count = f"{len(failures)} of {len(files)} files" if len(files) > 1 else "the file"
+        raise DownloadError(f"Missing {count}:\n\n" + "\n\n".join(failures) + f"\n{AGAIN}")
+    return paths
 
 
 def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:

@@ -23,6 +23,9 @@ CHUNK = 1 << 20
 JUNK = ("__MACOSX/", ".DS_Store", "/._")  # macOS metadata that zips often carry
 
 
+AGAIN = "Then run the notebook cell (or `python -m course_utils.prefetch`) again."
+
+
 class DownloadError(RuntimeError):
     """A file could not be fetched or verified; the message says how to get it by hand."""
 
@@ -125,12 +128,19 @@ def download(
 ) -> Path:
     """Fetch `remote` into `folder` (via `name.part`, resumed on retry) unless it is already there.
 
-    The file appears under its final name only once verified. Raises DownloadError with the
-    manual-download steps when every URL and retry fails.
+    The file appears under its final name only once verified; a file already there (perhaps put
+    there by hand) is verified too. Raises DownloadError with the manual-download steps when
+    every URL and retry fails.
     """
     dest = Path(folder) / remote.name
-    if dest.is_file():  # only verified files are ever renamed to their final name
-        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)  # the folder the manual steps name exists
+    if dest.is_file():
+        if (problem := verify(dest, remote)) is None:
+            return dest
+        raise DownloadError(
+            f"{dest} is there but is not the expected file: {problem}.\n"
+            f"Delete it, then download it again (or run this again to download it).\n{AGAIN}"
+        )
     part = dest.with_name(dest.name + ".part")
     problems = []
     for url in remote.urls:
@@ -173,7 +183,7 @@ def _manual_steps(
         checks.append(f"{remote.size:,} bytes")
     if checks:
         lines.append(f"  3. It should have {', '.join(checks)}.")
-    lines.append("Then run this cell again.")
+    lines.append(AGAIN)
     if part.exists():
         lines.append(
             f"({part.stat().st_size:,} bytes are kept in {part.name}; the next try resumes.)"

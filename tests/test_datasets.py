@@ -173,9 +173,15 @@ def test_both_ham10000_hosts_failing_gives_both_manual_paths(http_server, monkey
     with pytest.raises(DownloadError) as err:
         datasets.load_dataset("derma", source="original", profile=get_profile("laptop"))
     message = str(err.value)
-    assert (
-        "HAM10000_images_part_1.zip" in message and "ISIC2018_Task3_Training_Input.zip" in message
-    )
+    for name in (  # every missing file, with its own steps, in one message
+        "HAM10000_images_part_1.zip",
+        "HAM10000_images_part_2.zip",
+        "HAM10000_metadata.csv",
+        "ISIC2018_Task3_Training_Input.zip",
+        "ISIC2018_Task3_Training_LesionGroupings.csv",
+    ):
+        assert f"Could not download {name}" in message
+    assert "Missing 3 of 3 files" in message and message.count("prefetch`) again") == 2
     assert "doi.org/10.7910/DVN/DBW86T" in message and "HTTP 404" in message
 
 

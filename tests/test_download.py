@@ -93,7 +93,7 @@ def test_an_unreachable_host_gives_the_manual_steps(tmp_path, monkeypatch):
     ):
         assert expected in message
     assert pauses == []  # nobody listens: no point in waiting and retrying
-    assert not (tmp_path / "cache").exists()  # not even an empty folder
+    assert list((tmp_path / "cache").iterdir()) == []  # a folder to save into, nothing in it
 
 
 def test_verify_reports_size_and_damaged_members(tmp_path):
@@ -155,3 +155,20 @@ def test_a_damaged_archive_says_download_again(tmp_path):
     with pytest.raises(DownloadError, match="delete it and download it again"):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_put_there_by_hand_is_verified_before_use(http_server, tmp_path):
+    (http_server.root / "data.zip").write_bytes(b"the real bytes" * 100)
+    remote = RemoteFile(
+        "data.zip",
+        (f"{http_server.url}/data.zip",),
+        md5=hashlib.md5(b"the real bytes" * 100).hexdigest(),
+    )
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / "data.zip").write_bytes(b"a login page saved by the browser")
+    with pytest.raises(DownloadError, match="is there but is not the expected file: md5"):
+        download(remote, folder, progress=False)
+    (folder / "data.zip").unlink()
+    assert download(remote, folder, progress=False).read_bytes() == b"the real bytes" * 100
+    assert download(remote, folder, progress=False).is_file()  # verified again, still good
