@@ -1,6 +1,7 @@
 """Fetch and prepare, before a workshop, everything the notebooks download on first use.
 
-    python -m course_utils.prefetch --sizes 64 128      # data at those sizes + all ImageNet weights
+    python -m course_utils.prefetch                  # the profile's size and 128 px, all weights
+    python -m course_utils.prefetch --sizes 64 128   # laptop and workshop sizes
 
 Data lands in `$COURSE_DATA_DIR` (default data/), weights in the torch hub cache (`$TORCH_HOME`):
 copy both folders to a USB stick for a room without network (INSTRUCTOR.md).
@@ -23,37 +24,49 @@ from course_utils.models import ARCHITECTURES, _load_imagenet_state, weights_pat
 def prefetch(
     sizes: list[int], datasets: tuple[str, ...] = NAMES, archs: tuple[str, ...] = ARCHITECTURES
 ) -> pd.DataFrame:
-    """Download and decode each dataset at each size, and every architecture's ImageNet weights.
+    """Every architecture's ImageNet weights (small, first), then each dataset at each size.
 
-    Returns one row per item: what, status ("ready" or "FAILED") and, on failure, the message
-    with the manual steps. Nothing is left half-written: failures keep only resumable .part files.
+    Returns one row per item: what, status ("ready", "FAILED" or "skipped") and details (on
+    failure, the manual steps). Nothing is left half-written: failures keep only resumable .part
+    files. A dataset whose download failed is not tried again for its other sizes.
     """
     strict = get_profile("laptop")  # a profile that never substitutes random weights
     rows = []
-    for name in datasets:
-        for size in sizes:
-            try:
-                data = prepare_original(name, size)
-                rows.append((f"{name} at {size} px", "ready", f"{len(data):,} images"))
-            except DownloadError as err:
-                rows.append((f"{name} at {size} px", "FAILED", str(err)))
     for arch in archs:
         try:
             _load_imagenet_state(arch, strict)
             rows.append((f"{arch} weights", "ready", str(weights_path(arch))))
         except RuntimeError as err:
             rows.append((f"{arch} weights", "FAILED", str(err)))
+    for name in datasets:
+        failed = False
+        for size in sizes:
+            item = f"{name} at {size} px"
+            if failed:
+                rows.append((item, "skipped", "its download failed above"))
+                continue
+            try:
+                rows.append((item, "ready", f"{len(prepare_original(name, size)):,} images"))
+            except DownloadError as err:
+                rows.append((item, "FAILED", str(err)))
+                failed = True
     return pd.DataFrame(rows, columns=["item", "status", "details"]).set_index("item")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: prefetch, print a report, exit 1 if anything failed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", help="image sizes (default: the profile's)")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.prefetch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="image sizes (default: the profile's and 128 px)"
+    )
     parser.add_argument("--datasets", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--archs", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
     args = parser.parse_args(argv)
-    sizes = args.sizes or [get_profile().image_size]
+    sizes = args.sizes or sorted({get_profile().image_size, 128})  # notebook 07 looks at 128 px
     print(f"Data into {data_dir()}, weights into {torch.hub.get_dir()}")
     report = prefetch(sizes, tuple(args.datasets), tuple(args.archs))
     with pd.option_context("display.max_colwidth", 60, "display.width", 120):

@@ -390,8 +390,10 @@ def test_prefetch_reports_what_failed_with_the_manual_steps(http_server, monkeyp
     gone = RemoteFile("ChestXRay2017.zip", (f"{http_server.url}/gone/ChestXRay2017.zip",))
     monkeypatch.setattr(datasets, "CHEST_XRAY", gone)
     monkeypatch.setattr("course_utils.models.WEIGHT_URLS", {"resnet18": f"{http_server.url}/r.pth"})
-    assert prefetch.main(["--sizes", "32", "--datasets", "xray", "--archs", "resnet18"]) == 1
+    args = ["--sizes", "32", "64", "--datasets", "xray", "--archs", "resnet18"]
+    assert prefetch.main(args) == 1
     out = capsys.readouterr().out
-    assert out.count("FAILED") == 2
+    assert out.count("FAILED") == 2 and "skipped" in out  # 64 px is not downloaded twice
+    assert [path for path, _ in http_server.requests].count("/gone/ChestXRay2017.zip") == 1
     assert "ChestXRay2017.zip" in out and "copy the file (name unchanged)" in out
     assert not list(data_dir().rglob("*.npz"))  # nothing half-prepared
