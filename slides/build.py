@@ -189,7 +189,8 @@ def build_all(out: Path, names: list[str] | None = None) -> list[Path]:
         pages.append(target)
         count = len(split_slides(source.read_text(encoding="utf-8")))
         listed.append((source.stem, re.search(r"<title>(.*?)</title>", page).group(1), count))
-    (out / "index.html").write_text(_index(listed), encoding="utf-8")
+    if not names:  # the index lists every deck, so only a full build writes it
+        (out / "index.html").write_text(_index(listed), encoding="utf-8")
     return pages
 
 

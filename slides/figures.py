@@ -18,6 +18,9 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from course_utils import data, experiments, models  # noqa: E402
 
+# Readable from the back of a room: a slide shows a figure at about 1,100 px wide.
+plt.rcParams.update({"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 14})
+
 
 def _heatmap(table: pd.DataFrame, title: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.4))
@@ -51,22 +54,23 @@ def seed_xray() -> plt.Figure:
 
 def class_counts() -> plt.Figure:
     """Images per class: HAM10000 and the chest X-ray training set."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [7, 2]})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [7, 2]})
     for ax, counts, title in [
-        (axes[0], data.HAM10000_COUNTS, "HAM10000 (10,015 images)"),
-        (axes[1], data.XRAY_COUNTS, "Chest X-ray (5,856 images)"),
+        (axes[0], data.HAM10000_COUNTS, "HAM10000: 10,015 images (Tschandl et al., 2018)"),
+        (axes[1], data.XRAY_COUNTS, "Chest X-ray: 5,856\n(Kermany et al., 2018)"),
     ]:
         ax.bar(list(counts), list(counts.values()), color="#0b6e99")
         ax.set_title(title)
         for x, value in enumerate(counts.values()):
-            ax.text(x, value, f"{value:,}", ha="center", va="bottom", fontsize=9)
+            ax.text(x, value, f"{value:,}", ha="center", va="bottom", fontsize=11)
+        ax.set_ylim(0, max(counts.values()) * 1.12)
     fig.tight_layout()
     return fig
 
 
 def sample_images() -> plt.Figure:
     """The generated offline stand-in images (smoke profile), one row per dataset."""
-    fig, axes = plt.subplots(2, 7, figsize=(11, 3.6))
+    fig, axes = plt.subplots(2, 7, figsize=(11, 4.2))
     for row, name in enumerate(data.SAMPLES):
         sample = data.make_sample(name, image_size=64, num_samples=420, seed=0)
         images, labels = sample["train_images"], sample["train_labels"].ravel()
@@ -75,10 +79,10 @@ def sample_images() -> plt.Figure:
             label = col % len(names)
             index = int(np.flatnonzero(labels == label)[col // len(names)])
             ax.imshow(images[index], cmap="gray")
-            ax.set_title(names[label], fontsize=9)
+            ax.set_title(names[label], fontsize=12)
             ax.axis("off")
-    fig.suptitle("Generated offline sample: NOT patient data", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle("Generated offline sample: NOT patient data")
+    fig.tight_layout(h_pad=1.2)
     return fig
 
 
@@ -86,11 +90,12 @@ def vgg16_blocks() -> plt.Figure:
     """Parameters per VGG16 block with the seed's head at 224 px: where its strategies cut."""
     model = models.build_model("vgg16", 7, weights=None, head="seed", image_size=224)
     table = models.block_table(model)
-    fig, ax = plt.subplots(figsize=(9, 3.4))
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    ax.set_ylim(0, 8.2)
     millions = table["parameters"] / 1e6
     ax.bar(table.index, millions, color="#0b6e99")
     for x, value in enumerate(millions):
-        ax.text(x, value, f"{value:.2f} M", ha="center", va="bottom", fontsize=9)
+        ax.text(x, value, f"{value:.2f} M", ha="center", va="bottom", fontsize=12)
     ax.set_ylabel("parameters (millions)")
     ax.set_title("VGG16 as five blocks and the seed's head (224 px, 7 classes)")
     fig.tight_layout()
@@ -111,7 +116,7 @@ def strategies() -> plt.Figure:
     ax.set_xticks(range(len(blocks)), blocks)
     ax.set_yticks(range(len(grid)), list(experiments.STRATEGIES))
     for (row, col), trains in np.ndenumerate(grid):
-        ax.text(col, row, "trains" if trains else "frozen", ha="center", va="center", fontsize=9)
+        ax.text(col, row, "trains" if trains else "frozen", ha="center", va="center", fontsize=11)
     ax.set_title("Freeze strategies (seed slides)")
     fig.tight_layout()
     return fig
@@ -128,11 +133,16 @@ def _cost(arch: str, cut: str | None = None) -> tuple[float, float]:
 
 def zoo_cost() -> plt.Figure:
     """Parameters against FLOPs (224 px) for the architectures of notebook 09."""
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    # Label offsets (points) that keep the crowded cheap corner readable.
+    offsets = {"mobilenet_v3_large": (-30, 22), "mobilenet_v2": (10, -2), "squeezenet1_1": (10, -10),
+               "efficientnet_lite0": (10, 2), "resnet50": (-80, -4), "vgg16": (-60, 8)}  # fmt: skip
+    fig, ax = plt.subplots(figsize=(10, 4.6))
     for arch in models.ARCHITECTURES:
         params, gflops = _cost(arch)
-        ax.scatter(gflops, params, color="#0b6e99")
-        ax.annotate(arch, (gflops, params), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        ax.scatter(gflops, params, color="#0b6e99", s=40)
+        ax.annotate(arch, (gflops, params), textcoords="offset points", fontsize=12,
+                    xytext=offsets.get(arch, (8, 4)))  # fmt: skip
+    ax.set_ylim(-1, 27)
     ax.set_xscale("log")
     ax.set_xlabel("GFLOPs per 224 px image (log scale)")
     ax.set_ylabel("parameters (millions, 7 classes)")
@@ -148,10 +158,11 @@ def truncation() -> plt.Figure:
         for arch in ("densenet121", "resnet50")
         for label, cut in (("", None), (" to block3", "block3"))
     }
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    ax.set_xlim(0, 28)
     ax.barh(list(rows), list(rows.values()), color=["#0b6e99", "#e08a2e"] * 2)
     for y, value in enumerate(rows.values()):
-        ax.text(value, y, f" {value:.1f} M", va="center", fontsize=9)
+        ax.text(value, y, f" {value:.1f} M", va="center", fontsize=12)
     ax.invert_yaxis()
     ax.set_xlabel("parameters (millions)")
     fig.tight_layout()
@@ -161,11 +172,11 @@ def truncation() -> plt.Figure:
 def rotations() -> plt.Figure:
     """One lesion under the eight rotations and flips that `rotate_flip` draws from."""
     image = data.make_sample("derma", image_size=64, num_samples=20, seed=1)["train_images"][0]
-    fig, axes = plt.subplots(1, 8, figsize=(11, 1.9))
+    fig, axes = plt.subplots(1, 8, figsize=(11, 2.3))
     for i, ax in enumerate(axes):
         view = np.rot90(image, k=i % 4)
         ax.imshow(np.fliplr(view) if i >= 4 else view)
-        ax.set_title(f"{90 * (i % 4)}°" + (" + flip" if i >= 4 else ""), fontsize=9)
+        ax.set_title(f"{90 * (i % 4)}°" + ("\n+ flip" if i >= 4 else ""), fontsize=12)
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -187,7 +198,7 @@ def first_layer_filters() -> plt.Figure:
         for ax, f in zip(axes[row], filters, strict=True):
             ax.imshow(f, interpolation="nearest")
             ax.axis("off")
-        axes[row][0].set_title("ImageNet" if weights else "random", fontsize=9, loc="left")
+        axes[row][0].set_title("ImageNet" if weights else "random", fontsize=12, loc="left")
     fig.tight_layout()
     return fig
 
