@@ -1,17 +1,25 @@
 // Keyboard and click navigation for one deck: → / space / PageDown next, ← / PageUp back,
-// Home / End, "n" toggles the speaker notes. The slide number lives in the URL (#3).
+// Home / End, "n" toggles the speaker notes, "p" opens a presenter window (this deck with its
+// notes) that follows the projected one, and the other way round. The URL's #N is the slide.
 (function () {
   "use strict";
   var deck = document.querySelector(".deck");
   var slides = Array.prototype.slice.call(document.querySelectorAll(".slide"));
   var counter = document.querySelector(".counter");
+  var isPresenter = /[?&]presenter\b/.test(location.search);
+  var presenter = null;
   var current = 0;
 
-  function show(index) {
+  if (isPresenter) { deck.classList.add("show-notes"); document.title += " (presenter)"; }
+
+  function show(index, fromPeer) {
     current = Math.max(0, Math.min(slides.length - 1, index));
     slides.forEach(function (slide, i) { slide.classList.toggle("current", i === current); });
     counter.textContent = (current + 1) + " / " + slides.length;
     if (location.hash !== "#" + (current + 1)) { history.replaceState(null, "", "#" + (current + 1)); }
+    if (fromPeer) { return; }
+    var peer = isPresenter ? window.opener : presenter;
+    if (peer && !peer.closed) { peer.postMessage({ courseDeckSlide: current }, "*"); }
   }
 
   function fromHash() {
@@ -25,10 +33,16 @@
     else if (event.key === "Home") { show(0); }
     else if (event.key === "End") { show(slides.length - 1); }
     else if (event.key === "n") { deck.classList.toggle("show-notes"); }
+    else if (event.key === "p" && !isPresenter) {
+      presenter = window.open("?presenter#" + (current + 1), "course-presenter", "width=1100,height=720");
+    }
   });
   deck.addEventListener("click", function (event) {
     if (event.target.closest("a")) { return; }
     show(current + (event.clientX > window.innerWidth / 3 ? 1 : -1));
+  });
+  window.addEventListener("message", function (event) {
+    if (event.data && typeof event.data.courseDeckSlide === "number") { show(event.data.courseDeckSlide, true); }
   });
   window.addEventListener("hashchange", function () { show(fromHash()); });
   window.courseDeck = { count: slides.length, show: show, current: function () { return current; } };

@@ -88,6 +88,23 @@ def test_every_deck_opens_navigates_and_fits(browser, built_slides: list[Path]):
     assert not problems, problems
 
 
+def test_the_presenter_window_shows_notes_and_follows_the_projected_deck(browser, built_slides):
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(built_slides[0].as_uri())
+    assert not page.locator(".slide.current aside.notes").is_visible()  # the room sees no notes
+    with page.expect_popup() as opened:
+        page.keyboard.press("p")
+    presenter = opened.value
+    presenter.wait_for_function("window.courseDeck && window.courseDeck.current() === 0")
+    assert presenter.locator(".slide.current aside.notes").is_visible()
+    page.keyboard.press("ArrowRight")
+    presenter.wait_for_function("window.courseDeck.current() === 1", timeout=5_000)
+    presenter.keyboard.press("ArrowRight")  # the presenter can drive the projected deck too
+    page.wait_for_function("window.courseDeck.current() === 2", timeout=5_000)
+    presenter.screenshot(path=SCREENSHOTS / "slides" / "presenter_view.png")
+    page.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
