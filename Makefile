@@ -3,6 +3,7 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+COURSE_STAMP := $(VENV)/.installed-course
 PROFILE ?= smoke
 ARGS    ?=
 # Jupyter refuses to run as root (containers, some cloud machines) unless told it may.
@@ -14,15 +15,24 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
+# Developers and CI get the test tools; learners (`make course`) only what the notebooks need.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(COURSE_STAMP)
 
-venv: $(STAMP)  ## create or update .venv (runs by itself when needed)
+# In a room without PyPI an installed course still starts (pip's failure is reported, not fatal).
+$(COURSE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[course]" || { \
+		$(BIN)/python -c "import course_utils, jupyterlab" \
+		&& echo "pip could not install; starting the course already installed in $(VENV)"; }
+	touch $(COURSE_STAMP)
 
-course: $(STAMP)  ## open JupyterLab on notebooks/ (headless: make course ARGS=--no-browser)
+venv: $(STAMP)  ## create or update .venv with the test tools (runs by itself when needed)
+
+course: $(COURSE_STAMP)  ## open JupyterLab on notebooks/ (headless: make course ARGS=--no-browser)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(ARGS)
 
 test: $(STAMP)  ## lint, unit tests, and every notebook under nbval in the smoke profile

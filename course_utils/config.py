@@ -36,7 +36,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", 32, 420, 2, 32, 1, True, "CI and a first look: seconds per notebook"),
     "laptop": Profile(
-        "laptop", 64, 2000, 5, 64, 2, False, "real data at CPU size: ~5 min/notebook"
+        "laptop", 64, 2000, 5, 64, 2, False, "real data at CPU size: 1–30 min per notebook"
     ),
     "workshop": Profile(
         "workshop", 128, None, 8, 64, 3, False, "a Colab T4 within a teaching slot"

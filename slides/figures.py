@@ -134,8 +134,14 @@ def _cost(arch: str, cut: str | None = None) -> tuple[float, float]:
 def zoo_cost() -> plt.Figure:
     """Parameters against FLOPs (224 px) for the architectures of notebook 09."""
     # Label offsets (points) that keep the crowded cheap corner readable.
-    offsets = {"mobilenet_v3_large": (-30, 22), "mobilenet_v2": (10, -2), "squeezenet1_1": (10, -10),
-               "efficientnet_lite0": (10, 2), "resnet50": (-80, -4), "vgg16": (-60, 8)}  # fmt: skip
+    offsets = {
+        "mobilenet_v3_large": (-30, 22),
+        "mobilenet_v2": (10, -2),
+        "squeezenet1_1": (10, -10),
+        "efficientnet_lite0": (10, 2),
+        "resnet50": (-80, -4),
+        "vgg16": (-60, 8),
+    }
     fig, ax = plt.subplots(figsize=(10, 4.6))
     for arch in models.ARCHITECTURES:
         params, gflops = _cost(arch)
