@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # course_utils, when run from a checkout without install
 sys.path.insert(0, str(HERE))
 
-from figures import FIGURES  # noqa: E402
+from figures import FIGURES, plt  # noqa: E402 (figures.py picks the Agg backend first)
 
 from course_utils import config, experiments  # noqa: E402
 
@@ -100,7 +100,7 @@ def _png(name: str, cache: dict[str, str]) -> str:
         figure = FIGURES[name]()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=110)
-        figure.clf()
+        plt.close(figure)
         cache[name] = base64.b64encode(buffer.getvalue()).decode()
     return cache[name]
 
