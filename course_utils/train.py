@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -235,57 +231,6 @@ def cnn_codes(
         codes.append((out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)).cpu())
         labels.append(batch_labels)
     return torch.cat(codes).numpy(), torch.cat(labels).numpy()
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: the profiler's C++ log lines are noise here."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def peak_memory_mb(step: Callable[[], object], device: torch.device) -> float:
-    """Peak memory (MiB) that `step()` allocates on `device` beyond what was allocated before it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        step()
-        torch.cuda.synchronize(device)
-        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    if device.type != "cpu":
-        raise ValueError(f"Peak memory is measured on CPU and CUDA only, not on {device.type}.")
-    # PyTorch's CPU allocator keeps no peak; its profiler records every allocation and free.
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as rec:
-        step()
-    live: dict[int, int] = {}  # address -> bytes, for blocks allocated during the step
-    in_use = peak = 0
-    events = _allocations(rec.profiler.kineto_results.experimental_event_tree())
-    for node in sorted(events, key=lambda node: node.start_time_ns):
-        size, address = node.extra_fields.alloc_size, node.extra_fields.ptr
-        if size > 0:
-            live[address] = size
-            in_use += size
-        elif address in live:  # frees of blocks that existed before the step do not count
-            in_use -= live.pop(address)
-        peak = max(peak, in_use)
-    return peak / 2**20
-
-
-def _allocations(nodes: list) -> Iterator:
-    """The CPU allocation and free events of a profiler event tree, at any depth."""
-    for node in nodes:
-        fields = node.extra_fields
-        if hasattr(fields, "alloc_size") and fields.device.type == "cpu":
-            yield node
-        yield from _allocations(node.children)
 
 
 def param_groups(model: nn.Sequential, lr: float, pretrained_factor: float = 0.1) -> list[dict]:
