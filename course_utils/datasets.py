@@ -15,7 +15,14 @@ from tqdm.auto import tqdm
 
 from course_utils.config import Profile, data_dir, get_profile
 from course_utils.data import DERMA_CLASSES, SPLITS, XRAY_CLASSES, make_sample, resize_images
-from course_utils.download import AGAIN, DownloadError, RemoteFile, download, safe_extract
+from course_utils.download import (
+    AGAIN,
+    DownloadError,
+    RemoteFile,
+    download,
+    manual_steps,
+    safe_extract,
+)
 from course_utils.splits import grouped_split
 
 DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"
@@ -231,16 +238,25 @@ def decode_images(
 
 
 def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list[Path]:
-    """Every file of one source; if any fails, one error with the steps for each missing file."""
+    """Every file of one source; if one fails, one error with the steps for each missing file.
+
+    After a failure the source's other files are not tried (on a bad network each try can take
+    minutes), but those not on disk yet are listed with their manual steps too.
+    """
     paths, failures = [], []
     for remote in files:
+        if failures and not (folder / remote.name).is_file():
+            problem = ["not tried: an earlier file from this source failed"]
+            failures.append(manual_steps(remote, folder, problem, manual, verb="get"))
+            continue
         try:
             paths.append(download(remote, folder, manual=manual))
         except DownloadError as err:
-            failures.append(str(err).replace(f"\n{AGAIN}", ""))
+            failures.append(str(err))
     if failures:
         count = f"{len(failures)} of {len(files)} files" if len(files) > 1 else "the file"
-        raise DownloadError(f"Missing {count}:\n\n" + "\n\n".join(failures) + f"\n{AGAIN}")
+        steps = "\n\n".join(f.replace(f"\n{AGAIN}", "") for f in failures)
+        raise DownloadError(f"Missing {count}:\n\n{steps}\n{AGAIN}")
     return paths
 
 

@@ -166,13 +166,16 @@ def download(
             part.unlink()  # never resume from bytes that failed verification
             problems.append(f"{url}: downloaded file failed verification: {problem}")
             break
-    raise DownloadError(_manual_steps(remote, dest, part, problems, manual))
+    raise DownloadError(manual_steps(remote, folder, problems, manual))
 
 
-def _manual_steps(
-    remote: RemoteFile, dest: Path, part: Path, problems: list[str], manual: str
+def manual_steps(
+    remote: RemoteFile, folder: Path, problems: list[str], manual: str = "", verb: str = "download"
 ) -> str:
-    lines = [f"Could not download {remote.name}:", *(f"  - {p}" for p in problems[-6:])]
+    """The message that says how to fetch `remote` by hand into `folder`, after `problems`."""
+    dest = Path(folder) / remote.name
+    part = dest.with_name(dest.name + ".part")
+    lines = [f"Could not {verb} {remote.name}:", *(f"  - {p}" for p in problems[-6:])]
     lines += ["To get it by hand:", f"  1. Download it in a browser from {remote.urls[0]}"]
     lines += [f"     (or a mirror: {url})" for url in remote.urls[1:]]
     if manual:
