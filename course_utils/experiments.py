@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -21,7 +23,7 @@ from course_utils.models import (
     input_stats,
     truncate,
 )
-from course_utils.results import Run, load_weights, run_info, train_or_load
+from course_utils.results import Run, load_weights, reuse, run_info, train_or_load
 
 # Patel, "Transfer Learning in CNNs With Medical Images" (slides, 2019): F1 on HAM10000 (VGG16).
 SEED_HAM10000 = pd.DataFrame(
@@ -135,42 +137,44 @@ def pixels(data: ImageSet) -> np.ndarray:
     return data.images.reshape(len(data.images), -1)
 
 
-def _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun, build=None) -> Run:
-    """Train or reuse with the seed's protocol: the profile's epochs, early stopping on val loss."""
-    return train_or_load(
-        name,
-        model,
-        make_loaders(splits, arch, profile.batch_size),
-        source=splits["train"].source,
-        profile=profile,
-        rerun=rerun,
-        info=recipe,
-        epochs=profile.epochs,
-        lr=lr,
-        patience=profile.patience,
-        monitor="val_loss",
-        build=build,
-    )
+def _protocol_run(
+    name: str,
+    make: Callable[[str | None], nn.Module],
+    arch: str,
+    splits: dict[str, ImageSet],
+    recipe: dict,
+    profile: Profile,
+    lr: float,
+    rerun: bool,
+    weights: str | None,
+) -> tuple[nn.Module, Run]:
+    """Train or reuse with the seed's protocol: the profile's epochs, early stopping on val loss.
 
-
-def _imagenet_start(arch: str, weights: str | None, profile: Profile) -> tuple[str, bool]:
-    """(what a run starts from, whether to defer loading ImageNet weights until training).
-
-    Without the weights file, a strict profile defers: a kept run is reused without it, and only
-    training again needs (and asks for) the file. The smoke profile tries and may fall back.
+    make(weights) builds the model. A kept run that started from ImageNet weights is reused even
+    when the weights file is not on disk (a room without network); only training needs the file,
+    and in smoke a failed download then falls back to random weights, recorded as such.
     """
-    if weights != "imagenet":
-        return "random", False
-    on_disk = available_weights()[arch]
-    if on_disk or not profile.allow_offline_sample:
-        return "imagenet", not on_disk
-    return "imagenet?", False  # settled after build_model: downloaded, or random in smoke
-
-
-def _settle(start: str, arch: str) -> str:
-    if start != "imagenet?":
-        return start
-    return "imagenet" if available_weights()[arch] else "random (ImageNet unavailable)"
+    loaders = make_loaders(splits, arch, profile.batch_size)
+    source = splits["train"].source
+    fit_args = {"epochs": profile.epochs, "lr": lr, "patience": profile.patience}
+    fit_args["monitor"] = "val_loss"
+    imagenet = weights == "imagenet"
+    if imagenet and not rerun and not available_weights()[arch]:
+        with torch.random.fork_rng():  # looking must not change what a training run would draw
+            skeleton = make(None)
+        info = recipe | {"weights": "imagenet"}
+        kept = reuse(name, skeleton, source=source, profile=profile, info=info, **fit_args)
+        if kept is not None:
+            return skeleton, kept
+    model = make(weights)
+    if "weights" not in recipe:  # after make(): downloaded, or random weights in smoke
+        on_disk = available_weights()[arch]
+        start = "imagenet" if on_disk else "random (ImageNet unavailable)"
+        recipe = recipe | {"weights": start if imagenet else "random"}
+    run = train_or_load(
+        name, model, loaders, source=source, profile=profile, rerun=rerun, info=recipe, **fit_args
+    )
+    return model, run
 
 
 def vgg16_run(
@@ -192,27 +196,24 @@ def vgg16_run(
     """
     profile = profile or get_profile()
     classes = len(splits["train"].class_names)
-    start, defer = _imagenet_start("vgg16", None if init_from else weights, profile)
 
     def make(weights: str | None) -> nn.Module:
-        return build_model("vgg16", classes, weights=weights, head="seed", profile=profile)
+        model = build_model("vgg16", classes, weights=weights, head="seed", profile=profile)
+        if init_from:
+            load_weights(model, init_from, profile, skip_head=True)
+        return freeze(model, trainable=trainable)
 
-    model = make(None if init_from or defer else weights)
-    if init_from:
-        load_weights(model, init_from, profile, skip_head=True)
-        start = f"run {init_from} saved {run_info(init_from, profile)['saved']}"
-    start = _settle(start, "vgg16")
-    freeze(model, trainable=trainable)
     recipe = {
         "arch": "vgg16",
         "head": "seed",
         "trainable": list(trainable),
-        "weights": start,
         "image_size": profile.image_size,
         "split": split_digest(splits),
     }
-    build = (lambda: make("imagenet")) if defer else None
-    return _protocol_run(name, model, "vgg16", splits, recipe, profile, lr, rerun, build)
+    if init_from:
+        recipe["weights"] = f"run {init_from} saved {run_info(init_from, profile)['saved']}"
+    start = None if init_from else weights
+    return _protocol_run(name, make, "vgg16", splits, recipe, profile, lr, rerun, start)[1]
 
 
 def lite0_run(
@@ -245,22 +246,16 @@ def arch_run(
     size = max(splits["train"].images.shape[1], MIN_IMAGE_SIZE.get(arch, 1))
     splits = {key: part.resized(size) for key, part in splits.items()}
     classes = len(splits["train"].class_names)
-    start, defer = _imagenet_start(arch, weights, profile)
 
     def make(weights: str | None) -> nn.Module:
         model = build_model(arch, classes, weights=weights, image_size=size, profile=profile)
         return truncate(model, cut, classes, image_size=size) if cut else model
 
-    model = make(None if defer else weights)
-    start = _settle(start, arch)
     recipe = {
         "arch": arch,
         "cut": cut,
-        "weights": start,
         "lite_bn_momentum": LITE_BN_MOMENTUM if arch == "efficientnet_lite0" else None,
         "image_size": size,
         "split": split_digest(splits),
     }
-    build = (lambda: make("imagenet")) if defer else None
-    run = _protocol_run(name, model, arch, splits, recipe, profile, lr, rerun, build)
-    return model, run
+    return _protocol_run(name, make, arch, splits, recipe, profile, lr, rerun, weights)

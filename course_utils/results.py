@@ -132,21 +132,61 @@ def load_weights(
 
 
 def layout_digest(model: nn.Module) -> str:
-    """A short fingerprint of the model's parameter and buffer names and shapes."""
-    layout = [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
+    """A short fingerprint of the model's parameters and buffers: names, shapes, trainable?"""
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    layout = [(k, tuple(v.shape), k in trainable) for k, v in model.state_dict().items()]
     return hashlib.sha1(repr(layout).encode()).hexdigest()[:12]
+
+
+# Optimizer settings that change speed, not results (and whose defaults vary between releases).
+_IMPLEMENTATION = {"params", "foreach", "fused", "capturable", "differentiable"}
+_DISPLAY_ONLY = {"progress"}  # fit arguments that never change what is trained
 
 
 def describe(value: object) -> str:
     """A fit argument as it enters a run's recipe: what it does, not how this torch prints it."""
     if isinstance(value, torch.optim.Optimizer):
-        keys = ("name", "lr", "weight_decay", "betas", "momentum")
-        groups = [{k: group[k] for k in keys if k in group} for group in value.param_groups]
+        groups = [
+            {"parameters": sum(p.numel() for p in group["params"])}
+            | {k: v for k, v in sorted(group.items()) if k not in _IMPLEMENTATION}
+            for group in value.param_groups
+        ]
         return f"{type(value).__name__}({groups})"
-    if isinstance(value, nn.Module):  # e.g. a loss: its class and buffers (class weights)
+    if isinstance(value, nn.Module):  # e.g. a loss: its settings and buffers (class weights)
+        settings = {
+            k: v
+            for k, v in sorted(vars(value).items())
+            if not k.startswith("_") and k != "training" and isinstance(v, int | float | str | None)
+        }
         buffers = {k: [round(x, 6) for x in b.flatten().tolist()] for k, b in value.named_buffers()}
-        return f"{type(value).__name__}({buffers})"
+        return f"{type(value).__name__}({settings | buffers})"
     return repr(value)
+
+
+def recipe_of(model: nn.Module, info: dict | None, fit_kwargs: dict) -> dict:
+    """The key a kept run must match: `info`, the fit arguments and the model's layout."""
+    recipe = {**(info or {})}
+    recipe |= {k: describe(v) for k, v in sorted(fit_kwargs.items()) if k not in _DISPLAY_ONLY}
+    recipe["layout"] = layout_digest(model)  # a model built differently never reuses old weights
+    return recipe
+
+
+def reuse(
+    name: str,
+    model: nn.Module,
+    *,
+    source: str,
+    profile: Profile | None = None,
+    info: dict | None = None,
+    **fit_kwargs,
+) -> Run | None:
+    """The kept run that train_or_load would reuse, its weights loaded into `model`; else None."""
+    profile = profile or get_profile()
+    kept = load_run(name, source, profile, recipe_of(model, info, fit_kwargs))
+    if kept is not None:
+        load_weights(model, name, profile)
+        print(f"{name}: reusing the run kept on {kept.info['saved']} (rerun=True trains again).")
+    return kept
 
 
 def train_or_load(
@@ -158,26 +198,19 @@ def train_or_load(
     profile: Profile | None = None,
     rerun: bool = False,
     info: dict | None = None,
-    build: Callable[[], nn.Module] | None = None,
     **fit_kwargs,
 ) -> Run:
     """fit() on loaders["train"]/["val"] and predict loaders["test"]; keep the run.
 
     If this profile already kept a run of that name, on the same data and with the same recipe
-    (`info` and the fit arguments), load its weights into `model` and return it instead of
-    training again (rerun=True trains anyway). build: when training is needed, the starting
-    weights come from build() (e.g. ImageNet weights that a reused run does not need).
+    (`info`, the fit arguments and the model's layout), load its weights into `model` and return
+    it instead of training again (rerun=True trains anyway).
     """
     profile = profile or get_profile()
-    recipe = {**(info or {}), **{k: describe(v) for k, v in sorted(fit_kwargs.items())}}
-    recipe["layout"] = layout_digest(model)  # a model built differently never reuses old weights
-    kept = None if rerun else load_run(name, source, profile, recipe)
-    if kept is not None:
-        load_weights(model, name, profile)
-        print(f"{name}: reusing the run kept on {kept.info['saved']} (rerun=True trains again).")
+    if not rerun and (kept := reuse(name, model, source=source, profile=profile, info=info,
+                                    **fit_kwargs)):  # fmt: skip
         return kept
-    if build is not None:
-        model.load_state_dict(build().state_dict())
+    recipe = recipe_of(model, info, fit_kwargs)  # before fit: a callback may unfreeze blocks
     start = time.perf_counter()
     history = fit(model, loaders["train"], loaders.get("val"), **fit_kwargs)
     probs, labels = predict(model, loaders["test"])

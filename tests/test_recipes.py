@@ -77,7 +77,10 @@ def test_a_balanced_loader_draws_every_class_about_equally():
     np.testing.assert_allclose(shares, [1 / 3] * 3, atol=0.05)
 
 
-def test_a_kept_run_is_reused_without_the_imagenet_weights_file(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("profile_name", ["laptop", "smoke"])
+def test_a_kept_run_is_reused_without_the_imagenet_weights_file(
+    tmp_path, monkeypatch, capsys, profile_name
+):
     """A workshop room without network: kept runs load; only training again needs the weights."""
     import torchvision
 
@@ -85,33 +88,77 @@ def test_a_kept_run_is_reused_without_the_imagenet_weights_file(tmp_path, monkey
     from course_utils.config import get_profile
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    laptop = get_profile("laptop")  # a profile that never falls back to random weights
+    monkeypatch.setitem(models.WEIGHT_URLS, "squeezenet1_1", "http://127.0.0.1:9/sq-b8a52dc0.pth")
+    profile = get_profile(profile_name)
     weights_file = models.weights_path("squeezenet1_1")
     weights_file.parent.mkdir(parents=True)
     torch.save(torchvision.models.squeezenet1_1().state_dict(), weights_file)  # "downloaded"
     splits = datasets.load_sample("xray", 32, 60).split("60/20/20", seed=0)
-    trained, first = experiments.arch_run("sq", "squeezenet1_1", splits, profile=laptop)
+    torch.manual_seed(0)
+    trained, first = experiments.arch_run("sq", "squeezenet1_1", splits, profile=profile)
     assert not first.reused and first.info["recipe"]["weights"] == "imagenet"
 
     weights_file.unlink()  # the USB stick had results/ but not the torch hub cache
-    reused, again = experiments.arch_run("sq", "squeezenet1_1", splits, profile=laptop)
+    reused, again = experiments.arch_run("sq", "squeezenet1_1", splits, profile=profile)
     assert again.reused and "reusing the run kept on" in capsys.readouterr().out
     for a, b in zip(trained.state_dict().values(), reused.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
-    with pytest.raises(RuntimeError, match="Could not load the ImageNet weights for squeezenet1_1"):
-        experiments.arch_run("sq", "squeezenet1_1", splits, profile=laptop, rerun=True)
+    if profile_name == "laptop":
+        with pytest.raises(RuntimeError, match="Could not load the ImageNet weights for squeez"):
+            experiments.arch_run("sq", "squeezenet1_1", splits, profile=profile, rerun=True)
+    else:  # smoke trains again from random weights, says so, and records it
+        _, fallback = experiments.arch_run(
+            "sq", "squeezenet1_1", splits, profile=profile, rerun=True
+        )
+        assert "RANDOM weights" in capsys.readouterr().out
+        assert fallback.info["recipe"]["weights"] == "random (ImageNet unavailable)"
+
+
+def test_looking_for_a_kept_run_does_not_change_a_new_run(tmp_path, monkeypatch):
+    """With or without the weights file on disk, a training run draws the same random numbers."""
+    import torchvision
+
+    from course_utils import datasets, experiments
+    from course_utils.config import get_profile
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights_file = models.weights_path("squeezenet1_1")
+    weights_file.parent.mkdir(parents=True)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights_file)
+    splits = datasets.load_sample("xray", 32, 60).split("60/20/20", seed=0)
+    laptop = get_profile("laptop")
+    torch.manual_seed(0)
+    _, direct = experiments.arch_run("a", "squeezenet1_1", splits, profile=laptop)
+    monkeypatch.setattr(experiments, "available_weights", lambda: {"squeezenet1_1": False})
+    torch.manual_seed(0)
+    _, looked = experiments.arch_run("b", "squeezenet1_1", splits, profile=laptop)
+    assert not looked.reused
+    np.testing.assert_allclose(direct.probs, looked.probs, rtol=1e-5, atol=1e-6)
 
 
 def test_recipes_describe_optimisers_and_losses_by_what_they_do():
-    from course_utils.results import describe
+    from course_utils.results import describe, layout_digest, recipe_of
 
-    model = torch.nn.Linear(3, 2)
-    groups = [{"params": [model.weight], "lr": 1e-3, "name": "head"}, {"params": [model.bias]}]
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
+    groups = [{"params": model[0].parameters(), "lr": 1e-3, "name": "head"}]
     text = describe(torch.optim.Adam(groups, lr=1e-4, weight_decay=0.01))
-    assert text.startswith("Adam([{'name': 'head', 'lr': 0.001, 'weight_decay': 0.01, 'betas'")
+    assert text.startswith("Adam([{'parameters': 8, 'amsgrad': False, 'betas': (0.9, 0.999)")
+    assert "'lr': 0.001" in text and "'name': 'head'" in text
     assert (
         "fused" not in text and "foreach" not in text
     )  # settings that vary between torch releases
+    assert describe(torch.optim.Adam(model.parameters())) != describe(
+        torch.optim.Adam(model[1].parameters())
+    )
     weighted = describe(torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0])))
-    assert weighted == "CrossEntropyLoss({'weight': [1.0, 3.0]})"
+    assert "'weight': [1.0, 3.0]" in weighted and weighted.startswith("CrossEntropyLoss(")
     assert describe(torch.nn.CrossEntropyLoss()) != weighted
+    assert describe(torch.nn.CrossEntropyLoss(label_smoothing=0.1)) != describe(
+        torch.nn.CrossEntropyLoss()
+    )
+    before = layout_digest(model)
+    model[0].requires_grad_(False)
+    assert layout_digest(model) != before  # freezing a block is a different recipe
+    assert recipe_of(model, {}, {"epochs": 2, "progress": False}) == recipe_of(
+        model, {}, {"epochs": 2, "progress": True}
+    )
