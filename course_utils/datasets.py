@@ -520,7 +520,8 @@ def load_dataset(
     except DownloadError as err:
         if not profile.allow_offline_sample:
             raise
-        print(f"No real data could be had ({str(err).splitlines()[1].strip(' -')}).")
+        reasons = [line[4:] for line in str(err).splitlines() if line.startswith("  - ")]
+        print(f"No real data could be had ({reasons[0] if reasons else str(err).splitlines()[0]}).")
         data = load_sample(name, size, limit or 2000, seed)
     data = limit_samples(data, limit, seed)
     print(f"Using {data.source}: {len(data):,} images, {len(np.unique(data.groups)):,} groups.")

@@ -74,6 +74,26 @@ def verify(path: Path, remote: RemoteFile) -> str | None:
     return None
 
 
+def _stamp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.verified")
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def _verify_once(path: Path, remote: RemoteFile) -> str | None:
+    """verify(), skipped when the file is unchanged since it last passed (gigabytes to hash)."""
+    stamp = _stamp(path)
+    if stamp.is_file() and stamp.read_text() == _fingerprint(path):
+        return None
+    problem = verify(path, remote)
+    if problem is None:
+        stamp.write_text(_fingerprint(path))
+    return problem
+
+
 def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
     """Stream `url` into `part`, continuing after the bytes already there when the server allows."""
     start = part.stat().st_size if part.exists() else 0
@@ -86,7 +106,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         if err.code == 416 and start:  # nothing left to send: the .part is complete
             return
         raise
-    part.parent.mkdir(parents=True, exist_ok=True)  # only now: no empty folders after failures
+    part.parent.mkdir(parents=True, exist_ok=True)
     with response:
         if start and response.status != 206:  # the server ignored the range: start over
             start = 0
@@ -135,12 +155,10 @@ def download(
     dest = Path(folder) / remote.name
     dest.parent.mkdir(parents=True, exist_ok=True)  # the folder the manual steps name exists
     if dest.is_file():
-        if (problem := verify(dest, remote)) is None:
+        if (problem := _verify_once(dest, remote)) is None:
             return dest
-        raise DownloadError(
-            f"{dest} is there but is not the expected file: {problem}.\n"
-            f"Delete it, then download it again (or run this again to download it).\n{AGAIN}"
-        )
+        steps = manual_steps(remote, folder, [f"the file on disk: {problem}"], manual, verb="use")
+        raise DownloadError(f"Delete {dest}: it is not the expected file.\n{steps}")
     part = dest.with_name(dest.name + ".part")
     problems = []
     for url in remote.urls:
@@ -162,6 +180,7 @@ def download(
             problem = verify(part, remote)
             if problem is None:
                 os.replace(part, dest)  # atomic: the final name only ever holds a whole file
+                _stamp(dest).write_text(_fingerprint(dest))
                 return dest
             part.unlink()  # never resume from bytes that failed verification
             problems.append(f"{url}: downloaded file failed verification: {problem}")

@@ -330,9 +330,15 @@ def test_original_falls_back_to_the_sample_in_smoke_only(http_server, monkeypatc
     monkeypatch.setattr(datasets, "CHEST_XRAY", gone)
     data = datasets.load_dataset("xray", source="original")
     assert data.source.startswith("generated offline sample") and data.images.ndim == 3
-    assert "No real data could be had" in capsys.readouterr().out
+    assert "No real data could be had (http://127.0.0.1" in capsys.readouterr().out
     with pytest.raises(DownloadError, match="Could not download ChestXRay2017.zip"):
         datasets.load_dataset("xray", source="original", profile=get_profile("full"))
+    for attr in ("HAM10000_DATAVERSE", "HAM10000_ISIC"):  # several files: the first reason shows
+        gone = tuple(RemoteFile(f.name, (f"{http_server.url}/gone/{f.name}",))
+                     for f in getattr(datasets, attr))  # fmt: skip
+        monkeypatch.setattr(datasets, attr, gone)
+    datasets.load_dataset("derma", source="original")
+    assert "HAM10000_images_part_1.zip: HTTP 404" in capsys.readouterr().out
 
 
 def test_fast_decoding_matches_a_plain_crop_and_resize(tmp_path):

@@ -30,7 +30,10 @@ def _leftovers(folder):
 def test_clean_download_is_verified_and_renamed(http_server, tmp_path):
     remote = _remote(http_server, md5=hashlib.md5(PAYLOAD).hexdigest(), size=len(PAYLOAD))
     path = download(remote, tmp_path / "cache", progress=False)
-    assert path.read_bytes() == PAYLOAD and _leftovers(tmp_path / "cache") == ["file.bin"]
+    assert path.read_bytes() == PAYLOAD and _leftovers(tmp_path / "cache") == [
+        ".file.bin.verified",
+        "file.bin",
+    ]
     download(remote, tmp_path / "cache", progress=False)  # already there: no second request
     assert len(http_server.requests) == 1
 
@@ -167,8 +170,13 @@ def test_a_file_put_there_by_hand_is_verified_before_use(http_server, tmp_path):
     folder = tmp_path / "cache"
     folder.mkdir()
     (folder / "data.zip").write_bytes(b"a login page saved by the browser")
-    with pytest.raises(DownloadError, match="is there but is not the expected file: md5"):
+    with pytest.raises(DownloadError, match="it is not the expected file") as err:
         download(remote, folder, progress=False)
+    assert "the file on disk: md5" in str(err.value) and remote.urls[0] in str(err.value)
     (folder / "data.zip").unlink()
     assert download(remote, folder, progress=False).read_bytes() == b"the real bytes" * 100
-    assert download(remote, folder, progress=False).is_file()  # verified again, still good
+    assert http_server.requests == [("/data.zip", None)]
+    assert download(remote, folder, progress=False).is_file()  # verified, not fetched again
+    (folder / "data.zip").write_bytes(b"changed by hand")  # a change is noticed: checked again
+    with pytest.raises(DownloadError, match="it is not the expected file"):
+        download(remote, folder, progress=False)
