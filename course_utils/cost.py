@@ -26,7 +26,15 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def peak_memory_mb(step: Callable[[], object], device: torch.device) -> float:
-    """Peak memory (MiB) that `step()` allocates on `device` beyond what was allocated before it."""
+    """Peak memory (MiB) that `step()` needs on `device` on top of what was allocated before it.
+
+    CUDA: the allocator's peak minus its level before the step, so older blocks freed during the
+    step (e.g. last step's gradients, dropped by zero_grad) make room. CPU has no such counter:
+    the profiler's allocation events are replayed, counting only blocks the step itself
+    allocates (on the calling thread), so the CPU figure can exceed the CUDA one by up to the
+    blocks freed early. Only the profiler's C++ log lines are hidden; while the step runs, so is
+    anything else written to file descriptor 2 (not Jupyter's own stderr). Exceptions propagate.
+    """
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)

@@ -36,8 +36,8 @@ def prefetch(
         try:
             _load_imagenet_state(arch, strict)
             rows.append((f"{arch} weights", "ready", str(weights_path(arch))))
-        except RuntimeError as err:
-            rows.append((f"{arch} weights", "FAILED", str(err)))
+        except Exception as err:  # noqa: BLE001 (one failure must not hide the rest of the report)
+            rows.append((f"{arch} weights", "FAILED", f"{type(err).__name__}: {err}"))
     for name in datasets:
         failed = False
         for size in sizes:
@@ -50,6 +50,8 @@ def prefetch(
             except DownloadError as err:
                 rows.append((item, "FAILED", str(err)))
                 failed = True
+            except Exception as err:  # noqa: BLE001 (a bad archive, a full disk: report, go on)
+                rows.append((item, "FAILED", f"{type(err).__name__}: {err}"))
     return pd.DataFrame(rows, columns=["item", "status", "details"]).set_index("item")
 
 

@@ -17,9 +17,9 @@ def _text_lines(outputs: list) -> int:
     return lines
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    yield
+    result = yield  # a cell that failed raises here, and its own error is what gets reported
     outputs = getattr(item, "test_outputs", None)  # nbval's cell item keeps what the kernel sent
     if outputs and (lines := _text_lines(outputs)) > MAX_TEXT_LINES:
         pytest.fail(
@@ -27,3 +27,4 @@ def pytest_runtest_call(item: pytest.Item):
             "print a summary or a table instead.",
             pytrace=False,
         )
+    return result

@@ -409,3 +409,17 @@ def test_prefetch_reports_what_failed_with_the_manual_steps(http_server, monkeyp
     assert [path for path, _ in http_server.requests].count("/gone/ChestXRay2017.zip") == 1
     assert "ChestXRay2017.zip" in out and "copy the file (name unchanged)" in out
     assert not list(data_dir().rglob("*.npz"))  # nothing half-prepared
+
+
+def test_prefetch_reports_any_failure_and_goes_on(monkeypatch, capsys):
+    from course_utils import prefetch
+
+    def prepare(name, size):
+        if name == "derma":
+            raise ValueError("HAM10000_metadata.csv lacks the column lesion_id")
+        return datasets.load_sample(name, size, 40)
+
+    monkeypatch.setattr(prefetch, "prepare_original", prepare)
+    report = prefetch.prefetch([32], archs=("efficientnet_lite0",))
+    assert list(report["status"]) == ["ready", "FAILED", "ready"]
+    assert report.loc["derma at 32 px", "details"].startswith("ValueError: HAM10000_metadata")

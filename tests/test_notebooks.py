@@ -110,6 +110,7 @@ def test_nbval_fails_a_cell_that_prints_too_much(tmp_path):
     notebook.cells = [
         nbformat.v4.new_code_cell("print('short')"),
         nbformat.v4.new_code_cell("for i in range(200):\n    print(i)"),
+        nbformat.v4.new_code_cell("for i in range(200):\n    print(i)\n{}['missing']"),
     ]
     nbformat.write(notebook, tmp_path / "chatty.ipynb")
     result = subprocess.run(
@@ -117,8 +118,9 @@ def test_nbval_fails_a_cell_that_prints_too_much(tmp_path):
          "--nbval-current-env", str(tmp_path / "chatty.ipynb")],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
-    assert "1 failed, 1 passed" in result.stdout, result.stdout[-2000:]
+    assert "2 failed, 1 passed" in result.stdout, result.stdout[-2000:]
     assert "printed 200 lines of text (limit 80)" in result.stdout
+    assert "KeyError" in result.stdout  # a cell's own error is not hidden by the length check
 
 
 def test_make_repo_points_every_badge_and_install_line_at_a_fork(tmp_path):
