@@ -25,10 +25,9 @@ $(STAMP): pyproject.toml
 # In a room without PyPI an installed course still starts (pip's failure is reported, not fatal).
 $(COURSE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[course]" || { \
+	if $(BIN)/python -m pip install --quiet -e ".[course]"; then touch $(COURSE_STAMP); else \
 		$(BIN)/python -c "import course_utils, jupyterlab" \
-		&& echo "pip could not install; starting the course already installed in $(VENV)"; }
-	touch $(COURSE_STAMP)
+		&& echo "pip could not install; starting the course already installed in $(VENV)"; fi
 
 venv: $(STAMP)  ## create or update .venv with the test tools (runs by itself when needed)
 
@@ -55,9 +54,12 @@ slides: $(STAMP)  ## build every deck into build/slides/ (self-contained HTML, w
 repo:  ## after forking: point every Colab badge and install line at REPO=owner/name
 	@echo "$(REPO)" | grep -Eq '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$$' \
 		|| { echo "usage: make repo REPO=owner/name"; exit 1; }
-	@old=$$(sed -n 's/^REPO = "\(.*\)"$$/\1/p' course_utils/config.py); \
-	grep -rlF "$$old" course_utils/config.py README.md INSTRUCTOR.md notebooks \
-		| xargs sed -i "s#$$old#$(REPO)#g"; \
+	@set -e; \
+	old=$$(sed -n 's/^REPO = "\(.*\)"$$/\1/p' course_utils/config.py); \
+	test -n "$$old" || { echo "course_utils/config.py has no line REPO = \"owner/name\""; exit 1; }; \
+	for f in $$(grep -rlF "$$old" course_utils/config.py README.md INSTRUCTOR.md notebooks); do \
+		OLD="$$old" NEW="$(REPO)" perl -pi -e 's/\Q$$ENV{OLD}\E/$$ENV{NEW}/g' "$$f"; \
+	done; \
 	echo "Colab badges and install lines now point at github.com/$(REPO) (was $$old)"
 
 lint: $(STAMP)  ## ruff lint and format check (code and notebooks)

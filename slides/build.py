@@ -4,7 +4,7 @@ A deck is Markdown with slides separated by a line `---`. The first slide's `# T
 title slide. In a slide:
 - `![caption](figure:NAME)` draws figure NAME from slides/figures.py (embedded as a PNG);
 - `{{table:NAME}}` inserts a table from `TABLES` (the seed's published numbers, the profiles);
-- a line `Note:` starts the speaker notes (press "n" in the browser to show them).
+- a line starting with `Note:` (outside code) begins the speaker notes ("p" or "n" shows them).
 
 Usage: python slides/build.py [--out build/slides] [deck names...]
 """
@@ -33,7 +33,8 @@ from figures import FIGURES, plt  # noqa: E402 (figures.py picks the Agg backend
 from course_utils import config, experiments  # noqa: E402
 
 SOURCES = HERE / "src"
-SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+SEPARATOR = re.compile(r"^---[ \t]*$")
+FENCE = re.compile(r"^(```|~~~)")
 FIGURE = re.compile(r'src="figure:([a-z0-9_]+)"')
 TABLE = re.compile(r"\{\{table:([a-z0-9_]+)\}\}")
 EXTERNAL = re.compile(
@@ -88,9 +89,40 @@ class BuildError(ValueError):
     """A deck that cannot be built; the message says which deck and what to fix."""
 
 
+def _outside_code(lines: list[str]) -> list[bool]:
+    """For each line: is it outside a fenced code block (where `---` and `Note:` mean nothing)?"""
+    flags, fenced = [], False
+    for line in lines:
+        if FENCE.match(line):
+            fenced = not fenced
+            flags.append(False)
+        else:
+            flags.append(not fenced)
+    return flags
+
+
 def split_slides(text: str) -> list[str]:
     """The slides of a deck source, in order (blank ones dropped)."""
-    return [part.strip() for part in SEPARATOR.split(text) if part.strip()]
+    lines = text.splitlines()
+    slides, current = [], []
+    for line, outside in zip(lines, _outside_code(lines), strict=True):
+        if outside and SEPARATOR.match(line):
+            slides.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    slides.append("\n".join(current))
+    return [slide.strip() for slide in slides if slide.strip()]
+
+
+def split_notes(slide: str) -> tuple[str, str]:
+    """(body, speaker notes): the notes start at a line `Note:` outside code."""
+    lines = slide.splitlines()
+    for i, (line, outside) in enumerate(zip(lines, _outside_code(lines), strict=True)):
+        if outside and line.startswith("Note:"):
+            notes = [line[len("Note:") :], *lines[i + 1 :]]
+            return "\n".join(lines[:i]), "\n".join(notes)
+    return slide, ""
 
 
 def _png(name: str, cache: dict[str, str]) -> str:
@@ -115,7 +147,7 @@ def _table(match: re.Match) -> str:
 
 def render_slide(source: str, number: int, figure_cache: dict[str, str]) -> str:
     """One slide as an HTML <section>."""
-    body, _, notes = source.partition("\nNote:")
+    body, notes = split_notes(source)
     body = TABLE.sub(_table, body)
     content = markdown.markdown(body, extensions=["tables", "fenced_code", "sane_lists"])
     content = FIGURE.sub(
@@ -128,8 +160,8 @@ def render_slide(source: str, number: int, figure_cache: dict[str, str]) -> str:
     return f'<section class="{kind}" id="slide-{number}">\n{content}\n{aside}\n</section>'
 
 
-def build_deck(source: Path, figure_cache: dict[str, str] | None = None) -> str:
-    """A whole deck as one self-contained HTML page."""
+def build_deck(source: Path, figure_cache: dict[str, str] | None = None) -> tuple[str, str, int]:
+    """A whole deck as one self-contained HTML page: (page, title, number of slides)."""
     slides = split_slides(source.read_text(encoding="utf-8"))
     if not slides or not slides[0].startswith("# "):
         raise BuildError(f"{source.name}: the first slide must start with '# Title'.")
@@ -150,7 +182,7 @@ def build_deck(source: Path, figure_cache: dict[str, str] | None = None) -> str:
         raise BuildError(
             f"{source.name}: embeds a resource from the network; decks must work offline."
         )
-    return page
+    return page, title, len(sections)
 
 
 def _index(decks: Iterable[tuple[str, str, int]]) -> str:
@@ -162,7 +194,8 @@ def _index(decks: Iterable[tuple[str, str, int]]) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
         '<title>Course slides</title></head>\n<body style="font-family: sans-serif">\n'
         f'<h1>Transfer learning for medical images: slides</h1>\n<ol start="0">\n{items}\n</ol>\n'
-        "<p>Arrow keys or space to move, <kbd>n</kbd> for speaker notes, print for PDF.</p>\n"
+        "<p>Arrow keys or space to move, <kbd>p</kbd> for a presenter window with the notes,"
+        " <kbd>n</kbd> for notes on the slide, print for PDF.</p>\n"
         "</body>\n</html>\n"
     )
 
@@ -181,17 +214,20 @@ def build_all(out: Path, names: list[str] | None = None) -> list[Path]:
     cache: dict[str, str] = {}
     pages, listed = [], []
     for source in sources:
-        page = build_deck(source, cache)
-        target = out / f"{source.stem}.html"
-        partial = target.with_suffix(".html.partial")
-        partial.write_text(page, encoding="utf-8")
-        partial.replace(target)
-        pages.append(target)
-        count = len(split_slides(source.read_text(encoding="utf-8")))
-        listed.append((source.stem, re.search(r"<title>(.*?)</title>", page).group(1), count))
+        page, title, count = build_deck(source, cache)
+        pages.append(_write(out / f"{source.stem}.html", page))
+        listed.append((source.stem, title, count))
     if not names:  # the index lists every deck, so only a full build writes it
-        (out / "index.html").write_text(_index(listed), encoding="utf-8")
+        _write(out / "index.html", _index(listed))
     return pages
+
+
+def _write(target: Path, text: str) -> Path:
+    """Write whole or not at all: a reader never sees half a page."""
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
+    return target
 
 
 def main(argv: list[str] | None = None) -> None:

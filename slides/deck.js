@@ -28,6 +28,7 @@
   }
 
   document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }  // Ctrl+P prints, as usual
     var moves = { ArrowRight: 1, " ": 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 };
     if (event.key in moves) { show(current + moves[event.key]); event.preventDefault(); }
     else if (event.key === "Home") { show(0); }
@@ -38,10 +39,12 @@
     }
   });
   deck.addEventListener("click", function (event) {
-    if (event.target.closest("a")) { return; }
+    if (event.target.closest("a, aside.notes, pre")) { return; }  // links, notes, code: no paging
     show(current + (event.clientX > window.innerWidth / 3 ? 1 : -1));
   });
   window.addEventListener("message", function (event) {
+    var peer = isPresenter ? window.opener : presenter;
+    if (event.source !== peer) { return; }  // only the deck's own presenter window, or its opener
     if (event.data && typeof event.data.courseDeckSlide === "number") { show(event.data.courseDeckSlide, true); }
   });
   window.addEventListener("hashchange", function () { show(fromHash()); });

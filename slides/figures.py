@@ -192,11 +192,10 @@ def first_layer_filters() -> plt.Figure:
     """EfficientNet-Lite0's first-layer filters: ImageNet-trained (shipped offline) vs random."""
     fig, axes = plt.subplots(2, 16, figsize=(11, 1.8))
     for row, weights in enumerate(["imagenet", None]):
-        conv = next(
-            m
-            for m in models.build_model("efficientnet_lite0", 7, weights=weights).modules()
-            if isinstance(m, torch.nn.Conv2d)
-        )
+        with torch.random.fork_rng():  # the same "random" filters in every build
+            torch.manual_seed(0)
+            model = models.build_model("efficientnet_lite0", 7, weights=weights)
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
         filters = conv.weight.detach()[:16]
         low = filters.amin(dim=(1, 2, 3), keepdim=True)
         high = filters.amax(dim=(1, 2, 3), keepdim=True)

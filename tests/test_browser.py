@@ -101,6 +101,10 @@ def test_the_presenter_window_shows_notes_and_follows_the_projected_deck(browser
     presenter.wait_for_function("window.courseDeck.current() === 1", timeout=5_000)
     presenter.keyboard.press("ArrowRight")  # the presenter can drive the projected deck too
     page.wait_for_function("window.courseDeck.current() === 2", timeout=5_000)
+    presenter.locator(".slide.current aside.notes").click()  # reading the notes turns no page
+    page.keyboard.press("Control+n")  # a browser shortcut is left to the browser
+    assert presenter.evaluate("window.courseDeck.current()") == 2
+    assert not page.locator(".slide.current aside.notes").is_visible()
     presenter.screenshot(path=SCREENSHOTS / "slides" / "presenter_view.png")
     page.close()
 

@@ -87,7 +87,8 @@ def _times(text: str) -> dict[str, str]:
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_the_instructor_guide_quotes_each_notebooks_measured_times(path):
     guide = (ROOT / "INSTRUCTOR.md").read_text(encoding="utf-8")
-    row = next(line for line in guide.splitlines() if line.startswith(f"| {path.name[:2]} "))
+    row = next((line for line in guide.splitlines() if line.startswith(f"| {path.name[:2]} ")), "")
+    assert row, f"INSTRUCTOR.md's timing table has no row for {path.name}"
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     for profile, time in _times(_read(path).cells[0].source).items():
         column = {"smoke": 1, "laptop": 2}[profile]

@@ -88,3 +88,29 @@ def test_a_deck_needs_a_title_and_may_not_embed_network_resources(
 def test_make_slides_names_unknown_decks(tmp_path, slide_builder):
     with pytest.raises(slide_builder.BuildError, match="No deck \\['42_nothing'\\]"):
         slide_builder.build_all(tmp_path, ["42_nothing"])
+
+
+def test_code_blocks_keep_their_dashes_and_notes_and_titles_are_escaped_once(
+    tmp_path, monkeypatch, slide_builder
+):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "97_code.md").write_text(
+        "# R&D <deck>\n\n---\n\n## Code\n\n```yaml\na: 1\n---\nNote: not a note\n```\n\n"
+        "Note: the real note\n\n---\n\n## Last\n"
+    )
+    monkeypatch.setattr(slide_builder, "SOURCES", src)
+    [page] = slide_builder.build_all(tmp_path / "out")
+    html = page.read_text()
+    assert html.count('<section class="slide') == 3
+    assert "---\nNote: not a note" in html  # inside the code block, on the slide
+    assert '<aside class="notes"><p>the real note</p></aside>' in html
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "R&amp;D &lt;deck&gt;</a> (3 slides)" in index
+    assert not list((tmp_path / "out").glob("*.partial"))
+
+
+def test_builds_are_reproducible(tmp_path, slide_builder):
+    deck = "03_imagenet_pretraining"  # draws "random" first-layer filters
+    first = slide_builder.build_all(tmp_path / "a", [deck])[0].read_bytes()
+    assert slide_builder.build_all(tmp_path / "b", [deck])[0].read_bytes() == first
