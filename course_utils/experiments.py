@@ -156,8 +156,12 @@ def _protocol_run(
     """
     loaders = make_loaders(splits, arch, profile.batch_size)
     source = splits["train"].source
-    fit_args = {"epochs": profile.epochs, "lr": lr, "patience": profile.patience}
-    fit_args["monitor"] = "val_loss"
+    fit_args = {
+        "epochs": profile.epochs,
+        "lr": lr,
+        "patience": profile.patience,
+        "monitor": "val_loss",
+    }
     imagenet = weights == "imagenet"
     if imagenet and not rerun and not available_weights()[arch]:
         with torch.random.fork_rng():  # looking must not change what a training run would draw

@@ -113,7 +113,7 @@ def available_weights() -> dict[str, bool]:
 _UNAVAILABLE: dict[str, str] = {}
 
 
-def _load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] | None:
+def load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] | None:
     """ImageNet weights from the hub cache or a download; None (with a banner) only in smoke."""
     if arch == "efficientnet_lite0":
         return torch.load(weights_path(arch), map_location="cpu", weights_only=True)
@@ -303,7 +303,7 @@ def build_model(
             f"{arch} needs images of at least {MIN_IMAGE_SIZE[arch]} px, this profile's are {size} "
             f"px: resize the data (ImageSet.resized) and pass image_size= to build_model."
         )
-    state = _load_imagenet_state(arch, profile) if weights == "imagenet" else None
+    state = load_imagenet_state(arch, profile) if weights == "imagenet" else None
     keep_imagenet_head = state is not None and num_classes == 1000 and head == "linear"
 
     if arch == "efficientnet_lite0":

@@ -18,7 +18,7 @@ import torch
 from course_utils.config import data_dir, get_profile
 from course_utils.datasets import NAMES, prepare_original
 from course_utils.download import DownloadError
-from course_utils.models import ARCHITECTURES, _load_imagenet_state, weights_path
+from course_utils.models import ARCHITECTURES, load_imagenet_state, weights_path
 
 
 def prefetch(
@@ -34,7 +34,7 @@ def prefetch(
     rows = []
     for arch in archs:
         try:
-            _load_imagenet_state(arch, strict)
+            load_imagenet_state(arch, strict)
             rows.append((f"{arch} weights", "ready", str(weights_path(arch))))
         except Exception as err:  # noqa: BLE001 (one failure must not hide the rest of the report)
             rows.append((f"{arch} weights", "FAILED", f"{type(err).__name__}: {err}"))
