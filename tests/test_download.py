@@ -180,3 +180,38 @@ def test_a_file_put_there_by_hand_is_verified_before_use(http_server, tmp_path):
     (folder / "data.zip").write_bytes(b"changed by hand")  # a change is noticed: checked again
     with pytest.raises(DownloadError, match="it is not the expected file"):
         download(remote, folder, progress=False)
+
+
+def test_the_mirror_is_tried_first_and_verified_like_the_published_host(
+    http_server, tmp_path, monkeypatch
+):
+    published = _remote(http_server, md5=hashlib.md5(PAYLOAD).hexdigest())
+    remote = RemoteFile(published.name, published.urls, md5=published.md5, mirror_path="set/f.bin")
+    (http_server.root / "mirror" / "set").mkdir(parents=True)
+    (http_server.root / "mirror" / "set" / "f.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv("COURSE_MIRROR", f"{http_server.url}/mirror/")
+    download(remote, tmp_path / "a", progress=False)
+    assert [path for path, _ in http_server.requests] == ["/mirror/set/f.bin"]
+
+    # A mirror that serves a different file is refused; the published host is used instead.
+    (http_server.root / "mirror" / "set" / "f.bin").write_bytes(b"stale copy")
+    assert download(remote, tmp_path / "b", progress=False).read_bytes() == PAYLOAD
+    assert [path for path, _ in http_server.requests[1:]] == ["/mirror/set/f.bin", "/file.bin"]
+
+    # Without the file on the mirror (404), the published host is next; the steps name both.
+    (http_server.root / "mirror" / "set" / "f.bin").unlink()
+    assert download(remote, tmp_path / "c", progress=False).read_bytes() == PAYLOAD
+    (http_server.root / "file.bin").unlink()
+    with pytest.raises(DownloadError) as err:
+        download(remote, tmp_path / "d", progress=False, backoff=0)
+    assert f"{http_server.url}/mirror/set/f.bin: HTTP 404" in err.value.problems[0]
+    assert err.value.reason() == err.value.problems[0] and remote.urls[0] in str(err.value)
+
+
+def test_a_hash_prefix_is_checked_like_a_checksum(http_server, tmp_path):
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    good = _remote(http_server, sha256_prefix=digest[:8])
+    assert download(good, tmp_path / "good", progress=False).read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match="expected one starting 00000000"):
+        download(_remote(http_server, sha256_prefix="00000000"), tmp_path / "bad", progress=False)
+    assert _leftovers(tmp_path / "bad") == []

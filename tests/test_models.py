@@ -22,12 +22,11 @@ def torch_home(monkeypatch, tmp_path):
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
-def _cache_random_weights(arch: str, checkpoints) -> nn.Module:
+def _cache_random_weights(arch: str, stage_weights) -> nn.Module:
     """Put a randomly initialised torchvision state dict where the hub cache expects it."""
     torch.manual_seed(1)
     net = models._TORCHVISION[arch][0](weights=None).eval()
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), models.weights_path(arch))
+    stage_weights(arch, net.state_dict())
     return net
 
 
@@ -50,8 +49,8 @@ def test_vgg16_has_the_five_conv_blocks_of_the_paper():
 
 
 @pytest.mark.parametrize("arch", list(models.WEIGHT_URLS))
-def test_named_blocks_compute_exactly_what_torchvision_computes(arch, torch_home):
-    reference = _cache_random_weights(arch, torch_home)
+def test_named_blocks_compute_exactly_what_torchvision_computes(arch, stage_weights):
+    reference = _cache_random_weights(arch, stage_weights)
     model = models.build_model(arch, num_classes=1000, weights="imagenet", image_size=96).eval()
     with torch.no_grad():
         torch.testing.assert_close(model(MEDIUM), reference(MEDIUM))
@@ -132,8 +131,8 @@ def test_freeze_rejects_unknown_block_names():
         models.freeze(model, trainable=["layer4"])
 
 
-def test_weights_come_from_the_hub_cache_offline(torch_home):
-    reference = _cache_random_weights("resnet18", torch_home)
+def test_weights_come_from_the_hub_cache_offline(stage_weights):
+    reference = _cache_random_weights("resnet18", stage_weights)
     model = models.build_model("resnet18", 5, weights="imagenet", profile=get_profile("full"))
     torch.testing.assert_close(model.block1.state_dict(), reference.layer1.state_dict())
     assert models.available_weights()["resnet18"]
@@ -156,14 +155,25 @@ def test_weights_download_over_http_into_the_hub_cache(http_server, torch_home, 
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/{name}")
     model = models.build_model("resnet18", 3, weights="imagenet", profile=get_profile("laptop"))
     torch.testing.assert_close(model.stem[0].weight, net.conv1.weight)
-    assert [p.name for p in torch_home.iterdir()] == [name]
+    assert [p.name for p in torch_home.iterdir() if not p.name.startswith(".")] == [name]
+
+
+def test_weights_come_from_the_mirror_first(http_server, torch_home, monkeypatch):
+    name, net = _serve_weights(http_server.root, "resnet18")
+    (http_server.root / "weights").mkdir()
+    (http_server.root / name).rename(http_server.root / "weights" / name)
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"http://127.0.0.1:9/models/{name}")
+    monkeypatch.setenv("COURSE_MIRROR", http_server.url)
+    model = models.build_model("resnet18", 3, profile=get_profile("laptop"))
+    torch.testing.assert_close(model.stem[0].weight, net.conv1.weight)
+    assert [path for path, _ in http_server.requests] == [f"/weights/{name}"]
 
 
 def test_checksum_mismatch_leaves_nothing_in_the_cache(http_server, torch_home, monkeypatch):
     base, root = http_server.url, http_server.root
     name, _ = _serve_weights(root, "resnet18", good_hash=False)
     monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{base}/{name}")
-    with pytest.raises(RuntimeError, match="invalid hash value") as err:
+    with pytest.raises(RuntimeError, match="expected one starting 00000000") as err:
         models.build_model("resnet18", 3, profile=get_profile("laptop"))
     assert str(torch_home / name) in str(err.value)  # says where to put a good copy
     assert not torch_home.exists() or not list(torch_home.iterdir())
@@ -177,7 +187,7 @@ def test_missing_weights_stop_outside_smoke_with_the_manual_steps(
     with pytest.raises(RuntimeError) as err:
         models.build_model("resnet18", 3, profile=get_profile("workshop"))
     message = str(err.value)
-    assert "HTTP Error 404" in message and f"{base}/resnet18-f37072fd.pth" in message
+    assert "HTTP 404" in message and f"{base}/resnet18-f37072fd.pth" in message
     assert (
         str(torch_home / "resnet18-f37072fd.pth") in message and "COURSE_PROFILE=smoke" in message
     )
@@ -217,8 +227,8 @@ def test_smoke_prints_the_banner_once_per_architecture(
     assert len(http_server.requests) == 1  # no second download attempt
 
 
-def test_inception_blocks_expect_the_inputs_torchvision_converts_to(torch_home):
-    reference = _cache_random_weights("inception_v3", torch_home)
+def test_inception_blocks_expect_the_inputs_torchvision_converts_to(stage_weights):
+    reference = _cache_random_weights("inception_v3", stage_weights)
     reference.transform_input = True  # what torchvision sets for its ImageNet weights
     # (random weights make activations huge, so compare relative to the output's size)
     ours = models.build_model(

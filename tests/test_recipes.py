@@ -79,7 +79,7 @@ def test_a_balanced_loader_draws_every_class_about_equally():
 
 @pytest.mark.parametrize("profile_name", ["laptop", "smoke"])
 def test_a_kept_run_is_reused_without_the_imagenet_weights_file(
-    tmp_path, monkeypatch, capsys, profile_name
+    stage_weights, capsys, profile_name
 ):
     """A workshop room without network: kept runs load; only training again needs the weights."""
     import torchvision
@@ -87,12 +87,8 @@ def test_a_kept_run_is_reused_without_the_imagenet_weights_file(
     from course_utils import datasets, experiments
     from course_utils.config import get_profile
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setitem(models.WEIGHT_URLS, "squeezenet1_1", "http://127.0.0.1:9/sq-b8a52dc0.pth")
     profile = get_profile(profile_name)
-    weights_file = models.weights_path("squeezenet1_1")
-    weights_file.parent.mkdir(parents=True)
-    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights_file)  # "downloaded"
+    weights_file = stage_weights("squeezenet1_1", torchvision.models.squeezenet1_1().state_dict())
     splits = datasets.load_sample("xray", 32, 60).split("60/20/20", seed=0)
     torch.manual_seed(0)
     trained, first = experiments.arch_run("sq", "squeezenet1_1", splits, profile=profile)
@@ -114,17 +110,14 @@ def test_a_kept_run_is_reused_without_the_imagenet_weights_file(
         assert fallback.info["recipe"]["weights"] == "random (ImageNet unavailable)"
 
 
-def test_looking_for_a_kept_run_does_not_change_a_new_run(tmp_path, monkeypatch):
+def test_looking_for_a_kept_run_does_not_change_a_new_run(stage_weights, monkeypatch):
     """With or without the weights file on disk, a training run draws the same random numbers."""
     import torchvision
 
     from course_utils import datasets, experiments
     from course_utils.config import get_profile
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    weights_file = models.weights_path("squeezenet1_1")
-    weights_file.parent.mkdir(parents=True)
-    torch.save(torchvision.models.squeezenet1_1().state_dict(), weights_file)
+    stage_weights("squeezenet1_1", torchvision.models.squeezenet1_1().state_dict())
     splits = datasets.load_sample("xray", 32, 60).split("60/20/20", seed=0)
     laptop = get_profile("laptop")
     torch.manual_seed(0)
