@@ -1,0 +1,158 @@
+"""The real path, rehearsed: every notebook and solution through the original archives.
+
+Run by `make rehearsal` (not by `make test`): fixture archives in the real layouts are served on
+127.0.0.1 through COURSE_MIRROR, and each notebook runs in the smoke profile
+- on a fresh VM: its own empty data, results and torch hub folders, as Colab gives each notebook;
+- in shared folders, in course order: the path where later notebooks reuse kept runs. This pass
+  hides the Dataverse files, so HAM10000 comes through its ISIC 2018 fallback.
+Each notebook that asks for source="original" must say it used the original archive, and none may
+fall back to the generated sample. Executed copies are written to build/rehearsal/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import fixtures
+import nbformat
+import pytest
+from jupyter_client import KernelManager
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "rehearsal"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+NOTEBOOKS += sorted((ROOT / "notebooks" / "solutions").glob("[0-9]*.ipynb"))
+IDS = [str(p.relative_to(ROOT / "notebooks").with_suffix("")) for p in NOTEBOOKS]
+DATAVERSE_FILES = (
+    "HAM10000_images_part_1.zip",
+    "HAM10000_images_part_2.zip",
+    "HAM10000_metadata.csv",
+)
+SHARED_FETCHES: list[str] = []  # what the shared pass asked the mirror for
+TIMES: dict[str, dict[str, float]] = {}  # pass → notebook → seconds (printed by conftest)
+
+
+class MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the fixture mirror; files named in server.hidden answer 404."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def send_head(self):  # noqa: ANN201 (http.server's protocol)
+        if Path(self.path).name in self.server.hidden:
+            self.send_error(404, "not on this mirror")
+            return None
+        self.server.fetched.append(self.path)
+        return super().send_head()
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Iterator[http.server.ThreadingHTTPServer]:
+    """The fixture archives on a real HTTP server at 127.0.0.1 (COURSE_MIRROR points at it)."""
+    table = os.environ.get("COURSE_REHEARSAL_CHECKSUMS")
+    if not table or "sitecustomize" not in sys.modules:
+        pytest.fail(
+            "Run the rehearsal with `make rehearsal` (it sets PYTHONPATH and the checksums)."
+        )
+    folder = Path(table).parent
+    start = time.perf_counter()
+    fixtures.build(folder)
+    print(f"\nfixture archives built in {time.perf_counter() - start:.1f} s")
+    handler = functools.partial(MirrorHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.hidden, server.fetched = (), []
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run_notebook(path: Path, env: dict[str, str], out: Path) -> str:
+    """Execute a notebook in a kernel of this Python with `env`; its printed text, joined."""
+    notebook = nbformat.read(path, as_version=4)
+    manager = KernelManager(kernel_name="python3")
+    manager.kernel_spec.argv[0] = sys.executable  # this venv's kernel, like --nbval-current-env
+    client = NotebookClient(
+        notebook, timeout=900, km=manager, resources={"metadata": {"path": str(path.parent)}}
+    )
+    try:
+        client.execute(env=env)
+    finally:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out)
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
+
+
+def check_sources(path: Path, printed: str) -> None:
+    """A notebook that asks for the original data used it, and nothing used the generated sample."""
+    code = path.read_text()
+    used = re.findall(r"^Using (.+?): [\d,]+ images", printed, flags=re.MULTILINE)
+    assert "No real data could be had" not in printed, printed[-3000:]
+    if 'source=\\"original\\"' in code:
+        assert any("original archive" in source for source in used), used
+    if 'source=\\"sample\\"' not in code:
+        assert not any("generated offline sample" in source for source in used), used
+
+
+def _env(data: Path, results: Path, torch_home: Path, mirror_url: str) -> dict[str, str]:
+    env = dict(os.environ, COURSE_PROFILE="smoke", MPLBACKEND="Agg", COURSE_MIRROR=mirror_url)
+    return env | {
+        "COURSE_DATA_DIR": str(data),
+        "COURSE_RESULTS_DIR": str(results),
+        "TORCH_HOME": str(torch_home),
+    }
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_on_a_fresh_vm(path: Path, mirror, tmp_path: Path) -> None:
+    """Alone, in empty data, results and torch hub folders: nothing from an earlier notebook."""
+    mirror.hidden = ()
+    env = _env(tmp_path / "data", tmp_path / "results", tmp_path / "torch", mirror.url)
+    start = time.perf_counter()
+    printed = run_notebook(path, env, BUILD / "fresh" / path.relative_to(ROOT / "notebooks"))
+    TIMES.setdefault("fresh VM", {})[str(path.relative_to(ROOT / "notebooks"))] = (
+        time.perf_counter() - start
+    )
+    check_sources(path, printed)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_in_shared_folders(path: Path, mirror, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In course order, sharing data and results: later notebooks reuse what earlier ones kept.
+
+    The Dataverse files are hidden from the mirror, so HAM10000 comes from the ISIC 2018 files.
+    """
+    if path == NOTEBOOKS[0]:
+        mirror.fetched.clear()  # what the fresh-VM pass fetched does not count
+    mirror.hidden = DATAVERSE_FILES
+    shared = tmp_path_factory.getbasetemp() / "shared"
+    env = _env(shared / "data", shared / "results", shared / "torch", mirror.url)
+    start = time.perf_counter()
+    printed = run_notebook(path, env, BUILD / "shared" / path.relative_to(ROOT / "notebooks"))
+    TIMES.setdefault("shared folders", {})[str(path.relative_to(ROOT / "notebooks"))] = (
+        time.perf_counter() - start
+    )
+    check_sources(path, printed)
+    SHARED_FETCHES.extend(mirror.fetched)
+    mirror.fetched.clear()
+
+
+def test_the_shared_pass_took_ham10000_from_isic_2018() -> None:
+    """With Dataverse hidden, HAM10000 came through the ISIC 2018 files, fetched once."""
+    names = [Path(p).name for p in SHARED_FETCHES]
+    assert names.count("ISIC2018_Task3_Training_Input.zip") == 1, names
+    assert not set(names) & set(DATAVERSE_FILES), names
