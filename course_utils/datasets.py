@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from course_utils.config import Profile, data_dir, get_profile
@@ -42,23 +42,26 @@ HAM10000_DATAVERSE = (
         (DATAVERSE + "3172585",),
         md5="4639bfa73ab251610530a97c898e6e46",
         size=1_366_522_108,
+        mirror_path="ham10000/HAM10000_images_part_1.zip",
     ),
     RemoteFile(
         "HAM10000_images_part_2.zip",
         (DATAVERSE + "3172584",),
         md5="da43d6cc50f6613013be07e8986b384b",
         size=1_403_566_547,
+        mirror_path="ham10000/HAM10000_images_part_2.zip",
     ),
     RemoteFile(
         "HAM10000_metadata.csv",
         (DATAVERSE + "4338392?format=original",),
         md5="8f85fb1aa29d80a2797247e434deb79d",
         size=690_218,
+        mirror_path="ham10000/HAM10000_metadata.csv",
     ),
 )
 # The same 10,015 images from the ISIC 2018 Task 3 training set (no checksums are published).
 HAM10000_ISIC = tuple(
-    RemoteFile(name, tuple(base + name for base in ISIC_BASES))
+    RemoteFile(name, tuple(base + name for base in ISIC_BASES), mirror_path=f"ham10000/{name}")
     for name in (
         "ISIC2018_Task3_Training_Input.zip",
         "ISIC2018_Task3_Training_GroundTruth.zip",
@@ -73,6 +76,7 @@ CHEST_XRAY = RemoteFile(
     ),
     sha256="13efc055629733dbab07877f8b3c9f81097840dbcdaa326a8542322c2281ce36",
     size=1_235_512_464,
+    mirror_path="chest_xray/ChestXRay2017.zip",
 )
 
 SOURCES = pd.DataFrame(
@@ -184,21 +188,27 @@ def decode_image(path: str, size: int, grey: bool) -> tuple[np.ndarray, int, int
     mode = "L" if grey else "RGB"
     with Image.open(path) as image:
         width, height = image.size
-        image.draft(mode, (size, size))  # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale
+        # JPEG: libjpeg decodes at 1/2, 1/4 or 1/8 scale; draft() says where the original lies in
+        # the reduced image, (0, 0, width/k, height/k): each side rounded up holds a partial block.
+        drafted = image.draft(mode, (size, size))
+        _, _, w, h = drafted[1] if drafted else (0, 0, width, height)
         image = image.convert(mode)
-        scale = image.size[0] / width  # < 1 when draft() decoded at a reduced scale
-        side = min(width, height) * scale
-        left, top = (image.size[0] - side) / 2, (image.size[1] - side) / 2
-        box = (left, top, left + side, top + side)
+        side = min(width, height)  # the centre square in original pixels, mapped axis by axis
+        left, top = (width - side) / 2, (height - side) / 2
+        x, y = w / width, h / height  # exactly 1/k, so the box stays inside the reduced image
+        box = (left * x, top * y, (left + side) * x, (top + side) * y)
         image = image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
         return np.asarray(image), width, height
 
 
-def _decode_or_error(job: tuple[str, int, bool]) -> tuple[np.ndarray, int, int] | str:
+def _decode_or_error(job: tuple[str, int, bool]) -> tuple[np.ndarray, int, int] | tuple[str, bool]:
+    """The decoded image, or (an error line naming the file, whether PIL could not read it)."""
     try:
         return decode_image(*job)
-    except Exception as err:  # noqa: BLE001 (reported to the caller by file name)
-        return f"{Path(job[0]).name}: {type(err).__name__}: {err}"
+    except (UnidentifiedImageError, OSError) as err:  # not an image, or a truncated one
+        return f"{Path(job[0]).name}: {type(err).__name__}: {err}", True
+    except Exception as err:  # noqa: BLE001 (a bug here, reported to the caller by file name)
+        return f"{Path(job[0]).name}: {type(err).__name__}: {err}", False
 
 
 def decode_images(
@@ -218,17 +228,32 @@ def decode_images(
             results = list(tqdm(pool.map(_decode_or_error, jobs, chunksize=64), **bar))
     else:
         results = [_decode_or_error(job) for job in tqdm(jobs, **bar)]
-    errors = [r for r in results if isinstance(r, str)]
+    failed = [r for r in results if isinstance(r[0], str)]  # (error line, unreadable file?)
+    errors = [line for line, _ in failed]
     if errors and on_error == "stop":
+        advice = []
+        if any(unreadable for _, unreadable in failed):
+            advice.append(
+                "UnidentifiedImageError/OSError: PIL cannot read the file, so the archive looks"
+                " damaged: delete it and download it again, or pass on_error='skip' to leave"
+                " such files out."
+            )
+        if not all(unreadable for _, unreadable in failed):
+            advice.append(
+                "Any other error is a bug in course_utils's decoding, not a damaged download"
+                " (downloading again will not help): please report it with the file name and"
+                " the image's width×height."
+            )
         raise ValueError(
-            f"{len(errors)} image(s) could not be read:\n  "
+            f"{len(errors)} image(s) could not be decoded:\n  "
             + "\n  ".join(errors[:20])
-            + "\nDelete and re-download the archive, or pass on_error='skip' to leave them out."
+            + "\n"
+            + "\n".join(advice)
         )
     if errors:
         print(f"Skipped {len(errors)} unreadable image(s):\n  " + "\n  ".join(errors[:20]))
-    kept = np.array([not isinstance(r, str) for r in results], dtype=bool)
-    good = [r for r in results if not isinstance(r, str)]
+    kept = np.array([not isinstance(r[0], str) for r in results], dtype=bool)
+    good = [r for r in results if not isinstance(r[0], str)]
     empty = np.zeros((0, size, size) if grey else (0, size, size, 3), np.uint8)
     images = np.stack([r[0] for r in good]) if good else empty
     return images, kept, np.array([r[1:] for r in good], dtype=int).reshape(-1, 2)
@@ -243,7 +268,7 @@ def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list
     After a failure the source's other files are not tried (on a bad network each try can take
     minutes), but those not on disk yet are listed with their manual steps too.
     """
-    paths, failures = [], []
+    paths, failures, problems = [], [], []
     for remote in files:
         if failures and not (folder / remote.name).is_file():
             problem = ["not tried: an earlier file from this source failed"]
@@ -253,10 +278,11 @@ def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list
             paths.append(download(remote, folder, manual=manual))
         except DownloadError as err:
             failures.append(str(err))
+            problems += err.problems
     if failures:
         count = f"{len(failures)} of {len(files)} files" if len(files) > 1 else "the file"
         steps = "\n\n".join(f.replace(f"\n{AGAIN}", "") for f in failures)
-        raise DownloadError(f"Missing {count}:\n\n{steps}\n{AGAIN}")
+        raise DownloadError(f"Missing {count}:\n\n{steps}\n{AGAIN}", problems)
     return paths
 
 
@@ -279,7 +305,8 @@ def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:
             archive, truth_zip, groupings = _fetch_all(HAM10000_ISIC, folder, manual="")
         except DownloadError as isic_error:
             raise DownloadError(
-                f"{dataverse_error}\n\nThe ISIC 2018 copy failed too:\n{isic_error}"
+                f"{dataverse_error}\n\nThe ISIC 2018 copy failed too:\n{isic_error}",
+                dataverse_error.problems + isic_error.problems,
             ) from None
         images = folder / "ISIC2018_images"
         if not images.is_dir():
@@ -423,8 +450,12 @@ def medmnist_file(name: str, size: int) -> RemoteFile:
 
     flag = "dermamnist" if name == "derma" else "pneumoniamnist"
     suffix = "" if size == 28 else f"_{size}"
+    file_name = f"{flag}{suffix}.npz"
     return RemoteFile(
-        f"{flag}{suffix}.npz", (INFO[flag][f"url{suffix}"],), md5=INFO[flag][f"MD5{suffix}"]
+        file_name,
+        (INFO[flag][f"url{suffix}"],),
+        md5=INFO[flag][f"MD5{suffix}"],
+        mirror_path=f"medmnist/{file_name}",
     )
 
 
@@ -520,8 +551,7 @@ def load_dataset(
     except DownloadError as err:
         if not profile.allow_offline_sample:
             raise
-        reasons = [line[4:] for line in str(err).splitlines() if line.startswith("  - ")]
-        print(f"No real data could be had ({reasons[0] if reasons else str(err).splitlines()[0]}).")
+        print(f"No real data could be had ({err.reason()}).")
         data = load_sample(name, size, limit or 2000, seed)
     data = limit_samples(data, limit, seed)
     print(f"Using {data.source}: {len(data):,} images, {len(np.unique(data.groups)):,} groups.")

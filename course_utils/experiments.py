@@ -109,6 +109,13 @@ STRATEGIES = {
     "feature extractor": (),
 }
 
+# Kept runs that other notebooks start from, and the notebook that trains each.
+TRAINED_IN = {
+    "vgg16_all_layers": "notebook 05_freeze_strategies",
+    "lite0_derma": "notebook 07_activation_visualisation",
+    "lite0_xray": "notebook 07_activation_visualisation",
+}
+
 
 def make_loaders(splits: dict[str, ImageSet], arch: str, batch_size: int) -> dict[str, DataLoader]:
     """A loader per split, normalised as `arch`'s weights expect; only "train" is shuffled."""
@@ -215,7 +222,15 @@ def vgg16_run(
         "split": split_digest(splits),
     }
     if init_from:
-        recipe["weights"] = f"run {init_from} saved {run_info(init_from, profile)['saved']}"
+        kept = run_info(init_from, profile)
+        if kept is None:
+            notebook = TRAINED_IN.get(init_from, "the notebook that trains it")
+            raise FileNotFoundError(
+                f"Run {init_from!r} is not kept in the {profile.name} profile's results, so it "
+                f"cannot start {name!r}. Run {notebook} first (in the same results folder), or "
+                f"train it here with vgg16_run({init_from!r}, ...) as notebook 06 does."
+            )
+        recipe["weights"] = f"run {init_from} saved {kept['saved']}"
     start = None if init_from else weights
     return _protocol_run(name, make, "vgg16", splits, recipe, profile, lr, rerun, start)[1]
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from skimage import data as skimage_data
 
 from course_utils import datasets
 from course_utils.config import data_dir, get_profile
@@ -355,6 +356,103 @@ def test_fast_decoding_matches_a_plain_crop_and_resize(tmp_path):
     assert np.abs(fast.astype(int) - plain).mean() < 4  # same picture, up to resampling detail
 
 
+def photo(width: int, height: int, mode: str) -> Image.Image:
+    """A smooth real picture (astronaut or camera, blurred to 32 px) stretched to width×height."""
+    picture = skimage_data.astronaut() if mode == "RGB" else skimage_data.camera()
+    small = Image.fromarray(picture).resize((32, 32), Image.Resampling.LANCZOS)
+    return small.resize((width, height), Image.Resampling.BICUBIC)
+
+
+def plain_decode(image: Image.Image, size: int) -> np.ndarray:
+    """The reference: full-resolution centre square, resized BILINEAR (no draft())."""
+    side = min(image.size)
+    left, top = (image.width - side) / 2, (image.height - side) / 2
+    box = (left, top, left + side, top + side)
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
+
+
+# Mean absolute difference to the plain decode, in grey levels. libjpeg's 1/2..1/8 decode is a
+# sharper low-pass than BILINEAR's; over every pair of sides in {37, 64, 100, 401, 450, 600, 1000,
+# 1300, 1317, 1857, 2048, 2916} × RGB/L × sizes {28, 32, 64, 128, 224} the largest was 5.6 (64×64
+# RGB at 32 px, where the 1/2 decode is already 32 px); at 64 px and above it stays under 1.
+# Mapping the crop by decoded size/original size (not draft()'s 1/k) gave 9.1 at 401×401 → 28.
+DECODE_TOLERANCE = 6
+DECODE_SHAPES = [  # (width, height, mode): square, landscape, portrait, tiny, extreme, huge
+    (37, 37, "L"),
+    (64, 64, "RGB"),
+    (64, 100, "RGB"),
+    (100, 64, "L"),
+    (401, 401, "RGB"),
+    (450, 401, "L"),
+    (401, 600, "RGB"),
+    (600, 450, "RGB"),  # HAM10000
+    (1000, 1300, "L"),
+    (1300, 1000, "L"),
+    (1317, 1857, "L"),
+    (1857, 1317, "RGB"),
+    (2048, 2048, "L"),
+    (2916, 2048, "L"),
+    (1317, 2916, "RGB"),
+    (2916, 37, "L"),
+    (37, 2916, "RGB"),
+]
+
+
+@pytest.mark.parametrize(("width", "height", "mode"), DECODE_SHAPES)
+def test_decoding_any_shape_matches_a_plain_crop_and_resize(tmp_path, width, height, mode):
+    path = tmp_path / "image.jpg"
+    photo(width, height, mode).save(path, quality=90)
+    with Image.open(path) as image:
+        original = image.convert(mode)
+    for size in (28, 32, 64, 128, 224):
+        fast, w, h = datasets.decode_image(str(path), size, grey=mode == "L")
+        assert (w, h) == (width, height) and fast.dtype == np.uint8
+        assert fast.shape == ((size, size) if mode == "L" else (size, size, 3))
+        difference = np.abs(fast.astype(int) - plain_decode(original, size)).mean()
+        assert difference < DECODE_TOLERANCE, (width, height, mode, size, difference)
+
+
+@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize(("width", "height"), [(1300, 1000), (1857, 1317)])
+def test_chest_xray_sizes_decode_without_a_box_error(tmp_path, width, height, size):
+    # draft() rounds each side up on its own (1300×1000 → 163×125 at 1/8): one scale for both
+    # axes put the crop box outside the decoded image ("box offset can't be negative").
+    path = tmp_path / "xray.jpeg"
+    photo(width, height, "L").save(path)
+    fast, w, h = datasets.decode_image(str(path), size, grey=True)
+    with Image.open(path) as image:
+        plain = plain_decode(image.convert("L"), size)
+    assert (w, h) == (width, height) and fast.shape == (size, size)
+    assert np.abs(fast.astype(int) - plain).mean() < DECODE_TOLERANCE
+
+
+def test_a_truncated_jpeg_stops_with_advice_to_download_again(tmp_path):
+    whole = jpeg(128, (300, 200), "L")
+    path = tmp_path / "truncated.jpeg"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError) as raised:
+        datasets.decode_images([str(path)], 32, grey=True, on_error="stop")
+    message = str(raised.value)
+    assert "truncated.jpeg: OSError" in message
+    assert "damaged" in message and "download it again" in message and "bug" not in message
+
+
+def test_a_decoding_bug_is_not_blamed_on_the_download(tmp_path, monkeypatch):
+    path = tmp_path / "fine.jpeg"
+    path.write_bytes(jpeg(128, (300, 200), "L"))
+
+    def broken(path, size, grey):
+        return 1 / 0
+
+    monkeypatch.setattr(datasets, "decode_image", broken)
+    with pytest.raises(ValueError) as raised:
+        datasets.decode_images([str(path)], 32, grey=True, on_error="stop")
+    message = str(raised.value)
+    assert "fine.jpeg: ZeroDivisionError" in message and "bug in course_utils" in message
+    assert "report" in message and "download it again" not in message
+    assert "damaged:" not in message and "re-download" not in message
+
+
 def test_resized_keeps_labels_and_says_so():
     data = datasets.load_sample("xray", 32, 60)
     small = data.resized(16)
@@ -407,7 +505,7 @@ def test_prefetch_reports_what_failed_with_the_manual_steps(http_server, monkeyp
     out = capsys.readouterr().out
     assert out.count("FAILED") == 2 and "skipped" in out  # 64 px is not downloaded twice
     assert [path for path, _ in http_server.requests].count("/gone/ChestXRay2017.zip") == 1
-    assert "ChestXRay2017.zip" in out and "copy the file (name unchanged)" in out
+    assert "ChestXRay2017.zip" in out and "r.pth (exactly this name and folder)" in out
     assert not list(data_dir().rglob("*.npz"))  # nothing half-prepared
 
 

@@ -169,6 +169,15 @@ def test_weights_come_from_the_mirror_first(http_server, torch_home, monkeypatch
     assert [path for path, _ in http_server.requests] == [f"/weights/{name}"]
 
 
+def test_fetch_weights_downloads_when_not_on_disk(http_server, torch_home, monkeypatch):
+    """Notebook 03 asks for ResNet-50's weights: a fresh machine downloads them, not skips."""
+    name, _ = _serve_weights(http_server.root, "resnet18")
+    monkeypatch.setitem(models.WEIGHT_URLS, "resnet18", f"{http_server.url}/{name}")
+    assert not models.available_weights()["resnet18"]
+    assert models.fetch_weights("resnet18") == torch_home / name
+    assert models.available_weights()["resnet18"]
+
+
 def test_checksum_mismatch_leaves_nothing_in_the_cache(http_server, torch_home, monkeypatch):
     base, root = http_server.url, http_server.root
     name, _ = _serve_weights(root, "resnet18", good_hash=False)

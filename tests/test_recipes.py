@@ -155,3 +155,15 @@ def test_recipes_describe_optimisers_and_losses_by_what_they_do():
     assert recipe_of(model, {}, {"epochs": 2, "progress": False}) == recipe_of(
         model, {}, {"epochs": 2, "progress": True}
     )
+
+
+def test_starting_from_a_run_that_is_not_kept_says_which_notebook_to_run():
+    """A fresh Colab VM: notebook 06's HAM10000 start needs notebook 05's kept run."""
+    from course_utils import datasets, experiments
+    from course_utils.config import get_profile
+
+    splits = datasets.load_sample("xray", 32, 60).split("60/20/20", seed=0)
+    with pytest.raises(FileNotFoundError, match="Run notebook 05_freeze_strategies first"):
+        experiments.vgg16_run(
+            "x", splits, trainable=(), init_from="vgg16_all_layers", profile=get_profile("smoke")
+        )
