@@ -3,6 +3,7 @@ import os
 import socket
 import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -215,3 +216,14 @@ def test_a_hash_prefix_is_checked_like_a_checksum(http_server, tmp_path):
     with pytest.raises(DownloadError, match="expected one starting 00000000"):
         download(_remote(http_server, sha256_prefix="00000000"), tmp_path / "bad", progress=False)
     assert _leftovers(tmp_path / "bad") == []
+
+
+def test_nothing_in_the_course_can_override_a_published_checksum():
+    """Only the rehearsal's sitecustomize (tests/rehearsal/site, never installed) substitutes
+    its fixtures' checksums; course_utils has no setting that would."""
+    import course_utils
+
+    package = Path(course_utils.__file__).parent
+    for source in package.rglob("*.py"):
+        text = source.read_text()
+        assert "REHEARSAL" not in text and "sitecustomize" not in text, source

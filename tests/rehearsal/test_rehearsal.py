@@ -15,6 +15,7 @@ import functools
 import http.server
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -88,6 +89,8 @@ def run_notebook(path: Path, env: dict[str, str], out: Path) -> str:
     try:
         client.execute(env=env)
     finally:
+        if manager.has_kernel:  # nbclient leaves a kernel it did not create running
+            manager.shutdown_kernel(now=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out)
     texts = []
@@ -156,3 +159,27 @@ def test_the_shared_pass_took_ham10000_from_isic_2018() -> None:
     names = [Path(p).name for p in SHARED_FETCHES]
     assert names.count("ISIC2018_Task3_Training_Input.zip") == 1, names
     assert not set(names) & set(DATAVERSE_FILES), names
+
+
+def test_prefetch_prepares_the_laptop_and_workshop_sizes(mirror, tmp_path: Path) -> None:
+    """Both archives decoded at 64 and 128 px, the sizes where Kermany's radiographs once broke."""
+    env = _env(tmp_path / "data", tmp_path / "results", tmp_path / "torch", mirror.url)
+    command = [sys.executable, "-m", "course_utils.prefetch", "--sizes", "64", "128"]
+    command += ["--archs", "efficientnet_lite0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    counts = fixtures.XRAY_COUNTS.values(), fixtures.DERMA_COUNTS.values()
+    for name, total in zip(("xray", "derma"), map(sum, counts), strict=True):
+        for size in (64, 128):
+            assert re.search(rf"{name} at {size} px\s+ready\s+{total} images", done.stdout)
+
+
+@pytest.mark.parametrize("name", ["derma", "xray"])
+def test_medmnist_through_the_mirror(name: str, mirror, monkeypatch) -> None:
+    """The MedMNIST+ npz files come through COURSE_MIRROR too (official splits kept)."""
+    from course_utils.datasets import load_dataset
+
+    monkeypatch.setenv("COURSE_MIRROR", mirror.url)
+    data = load_dataset(name, source="medmnist", image_size=32)
+    assert data.source.startswith(("DermaMNIST", "PneumoniaMNIST")) and "64 px file" in data.source
+    assert set(data.official_split) == {"train", "val", "test"} and data.images.shape[1] == 32
