@@ -1,7 +1,8 @@
 """Helpers for the course "Transfer learning for medical images"."""
 
-from course_utils.config import get_device, get_profile, print_env, seed_everything
+from course_utils.config import get_device, get_profile, seed_everything
 from course_utils.data import make_loader, make_sample
+from course_utils.environment import print_env
 from course_utils.metrics import f1_table
 from course_utils.models import build_model, freeze
 from course_utils.train import evaluate, fit, predict

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import config
+from course_utils import config, environment
 
 
 def test_profiles_hold_the_sizes_notebooks_ask_for():
@@ -68,7 +68,7 @@ def test_data_dir_from_environment(monkeypatch, tmp_path):
 def test_print_env_reports_profile_device_data_and_weights(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     (tmp_path / "dermamnist_64.npz").write_bytes(b"x")
-    profile = config.print_env()
+    profile = environment.print_env()
     out = capsys.readouterr().out
     assert profile.name == "smoke"
     for expected in (
@@ -86,7 +86,7 @@ def test_print_env_hints_at_smoke_on_a_cpu_only_machine(monkeypatch, capsys):
     monkeypatch.delenv("COURSE_PROFILE")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    config.print_env()
+    environment.print_env()
     out = capsys.readouterr().out
     assert "laptop (default because no CUDA GPU was found)" in out
     assert "COURSE_PROFILE=smoke" in out
