@@ -20,7 +20,6 @@ def named_layer(model: nn.Module, name: str) -> nn.Module:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def activations(
     model: nn.Module, images: torch.Tensor, layers: Sequence[str]
 ) -> dict[str, torch.Tensor]:
