@@ -144,3 +144,11 @@ def test_make_repo_points_every_badge_and_install_line_at_a_fork(tmp_path):
         relative = path.relative_to(tmp_path).as_posix()
         assert f"colab.research.google.com/github/my-lab/tl-course/blob/main/{relative}" in text
         assert "git+https://github.com/my-lab/tl-course" in text
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_every_lesson_has_its_solutions_deck_and_readme_row(path):
+    """The places CONTRIBUTING.md lists for a new notebook."""
+    assert (ROOT / "notebooks" / "solutions" / path.name).is_file()
+    assert (ROOT / "slides" / "src" / f"{path.stem}.md").is_file()
+    assert f"](notebooks/{path.name})" in (ROOT / "README.md").read_text(encoding="utf-8")
