@@ -184,3 +184,27 @@ def test_notebook_10_checks(capsys):
     exercises.check_small_data_rule("head")
     verdicts = [line[0] for line in capsys.readouterr().out.splitlines()]
     assert verdicts == ["✅", "❌", "✅", "❌", "✅"]
+
+
+def test_check_ece_calls_the_learners_function_once_per_case(capsys):
+    calls = []
+
+    def counted(probs, labels, bins):
+        calls.append(bins)
+        return metrics.expected_calibration_error(probs, labels, bins)
+
+    exercises.check_ece(counted)
+    assert _says(capsys) == "✅"
+    assert calls == [5, 10, 4]  # the three cases (2, 3 and 7 classes), each exactly once
+    calls.clear()
+    exercises.check_ece(lambda probs, labels, bins: counted(probs, labels, bins) + 1)
+    assert _says(capsys) == "❌"
+    assert calls == [5]  # stops at the first wrong case, having called it once
+
+
+def test_check_block_side_hints_at_the_size_being_checked(capsys):
+    exercises.check_block_side(0, "efficientnet_lite0", "block4", 32)
+    hint = capsys.readouterr().out
+    assert hint.startswith("❌") and "32×32" in hint and "224" not in hint
+    exercises.check_block_side(0, "efficientnet_lite0", "block4", 224)
+    assert "224×224" in capsys.readouterr().out
