@@ -1,4 +1,4 @@
-"""The seed experiments: published reference numbers, freeze strategies, and one VGG16 run."""
+"""The seed experiments: the freeze strategies and the training protocols of the seed's runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -23,82 +22,8 @@ from course_utils.models import (
     input_stats,
     truncate,
 )
+from course_utils.published import REFERENCES, SEED_HAM10000, SEED_XRAY  # noqa: F401 (notebooks)
 from course_utils.results import Run, load_weights, reuse, run_info, train_or_load
-
-# Patel, "Transfer Learning in CNNs With Medical Images" (slides, 2019): F1 on HAM10000 (VGG16).
-SEED_HAM10000 = pd.DataFrame(
-    {
-        "decision tree": [0.09, 0.20, 0.26, 0.00, 0.19, 0.76, 0.06, 0.57, 0.23],
-        "random forest": [0.25, 0.38, 0.40, 0.00, 0.22, 0.84, 0.00, 0.70, 0.30],
-        "CNN random weights": [0.31, 0.41, 0.37, 0.00, 0.34, 0.88, 0.17, 0.72, 0.35],
-        "all layers": [0.36, 0.64, 0.64, 0.27, 0.58, 0.92, 0.78, 0.81, 0.60],
-        "last block": [0.27, 0.59, 0.58, 0.00, 0.54, 0.91, 0.50, 0.79, 0.48],
-        "first block": [0.00, 0.00, 0.00, 0.00, 0.01, 0.80, 0.00, 0.66, 0.11],
-        "first + last blocks": [0.36, 0.64, 0.60, 0.07, 0.53, 0.91, 0.50, 0.79, 0.52],
-    },
-    index=["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc", "micro avg", "macro avg"],
-)
-# The same slides: F1 on the paediatric chest X-rays.
-SEED_XRAY = pd.DataFrame(
-    {
-        "decision tree": [0.75, 0.91, 0.87, 0.83],
-        "random forest": [0.88, 0.96, 0.94, 0.92],
-        "CNN random weights": [0.89, 0.96, 0.94, 0.92],
-        "CNN ImageNet weights": [0.91, 0.97, 0.95, 0.94],
-        "CNN HAM10000 weights": [0.90, 0.96, 0.94, 0.93],
-    },
-    index=["normal", "pneumonia", "micro avg", "macro avg"],
-)
-# Other published numbers, each with its source.
-REFERENCES = pd.DataFrame(
-    [
-        (
-            "DermaMNIST, ResNet-18 (ImageNet, 224 px)",
-            "accuracy",
-            0.823,
-            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
-        ),
-        (
-            "DermaMNIST, DenseNet-121 (ImageNet, 224 px)",
-            "accuracy",
-            0.847,
-            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
-        ),
-        (
-            "DermaMNIST, VGG16 (ImageNet, 224 px)",
-            "accuracy",
-            0.816,
-            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
-        ),
-        (
-            "PneumoniaMNIST, ResNet-18 (ImageNet, 224 px)",
-            "accuracy",
-            0.911,
-            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
-        ),
-        (
-            "PneumoniaMNIST, DenseNet-121 (ImageNet, 224 px)",
-            "accuracy",
-            0.889,
-            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
-        ),
-        (
-            "PneumoniaMNIST, VGG16 (ImageNet, 224 px)",
-            "accuracy",
-            0.874,
-            "Doerrich et al. 2024 (MedMNIST+ benchmark, arXiv:2404.15786)",
-        ),
-        (
-            "Chest X-ray, pneumonia vs normal (Inception v3)",
-            "accuracy",
-            0.928,
-            "Kermany et al. 2018",
-        ),
-        ("Chest X-ray, pneumonia vs normal (Inception v3)", "AUC", 0.968, "Kermany et al. 2018"),
-        ("ISIC 2018 Task 3 winner", "balanced accuracy", 0.885, "Codella et al. 2019"),
-    ],
-    columns=["task", "metric", "value", "source"],
-)
 
 # Which VGG16 blocks train in each strategy of the seed slides (the head always trains).
 STRATEGIES = {
