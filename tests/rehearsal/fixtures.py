@@ -18,6 +18,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -68,11 +71,11 @@ def _jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _zip(path: Path, members: dict[str, bytes]) -> None:
+def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:  # JPEGs do not compress
-        for name, data in members.items():
-            archive.writestr(name, data)
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():  # a fixed date: the same bytes on every build
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2018, 1, 1, 0, 0, 0)), data)
 
 
 def _ham10000(rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, bytes]]:
@@ -186,8 +189,12 @@ def _medmnist(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     for split, index in zip(("train", "val", "test"), cuts, strict=True):
         arrays[f"{split}_images"] = images[index]
         arrays[f"{split}_labels"] = labels[index].reshape(-1, 1).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    members = {}
+    for key, array in arrays.items():  # what np.savez_compressed writes, with a fixed date
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array, allow_pickle=False)
+        members[f"{key}.npy"] = buffer.getvalue()
+    _zip(path, members, zipfile.ZIP_DEFLATED)
 
 
 def _checksums(folder: Path) -> dict[str, dict]:
@@ -205,9 +212,27 @@ def _checksums(folder: Path) -> dict[str, dict]:
 
 
 def build(folder: Path) -> dict[str, dict]:
-    """Write every fixture archive under `folder` (the mirror layout); returns the checksums."""
-    rng = np.random.default_rng(2018)
+    """Write every fixture archive under `folder` (the mirror layout); returns the checksums.
+
+    Files are written in a private folder first and renamed into place one by one, so a mirror
+    already serving `folder` (another rehearsal running) never sends a half-written file.
+    """
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        checksums = _write_all(staging)
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = folder / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return checksums
+
+
+def _write_all(folder: Path) -> dict[str, dict]:
+    rng = np.random.default_rng(2018)
     table, images = _ham10000(rng)
     _dataverse(folder / "ham10000", table, images)
     _isic(folder / "ham10000", table, images)
