@@ -140,3 +140,19 @@ def test_sample_groups_hold_views_of_one_lesion_with_one_label():
     assert 1.1 < len(groups) / len(sizes) < 1.6 and sizes.max() <= 3  # HAM10000: 1.34 per lesion
     for group in np.unique(groups):
         assert len(set(labels[groups == group])) == 1
+
+
+def test_each_dataset_is_described_once_and_data_reexports_the_description():
+    from course_utils import catalog, synthetic
+
+    assert data.DERMA_CLASSES is catalog.DERMA.class_names
+    assert data.XRAY_CLASSES is catalog.XRAY.class_names
+    assert list(data.HAM10000_COUNTS) == list(data.DERMA_CLASSES)  # in label order
+    assert sum(data.HAM10000_COUNTS.values()) == 10_015  # HAM10000's images
+    assert data.XRAY_COUNTS == {"normal": 1583, "pneumonia": 4273}
+    assert data.make_sample is synthetic.make_sample and data.SAMPLES == ("derma", "xray")
+    for info in catalog.DATASETS.values():  # any of a dataset's names finds its classes
+        for alias in (info.name, info.folder, info.medmnist_flag):
+            assert data.class_names(alias) == info.class_names
+            assert catalog.dataset_info(alias) is info
+        assert len(info.counts) == len(info.class_names)

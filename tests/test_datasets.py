@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from course_utils import datasets
+from course_utils import archives, datasets, decode, medmnist_plus
 from course_utils.config import data_dir, get_profile
 from course_utils.data import DERMA_CLASSES
 from course_utils.download import DownloadError, RemoteFile
@@ -77,8 +77,8 @@ def dataverse(http_server, monkeypatch):
         {f"{r['image_id']}.jpg": jpeg(ham_colour(r["dx"])) for r in rows[6:]},
     )
     HAM.to_csv(root / "HAM10000_metadata.csv", index=False)
-    files = tuple(local(http_server, f.name) for f in datasets.HAM10000_DATAVERSE)
-    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", files)
+    files = tuple(local(http_server, f.name) for f in archives.HAM10000_DATAVERSE)
+    monkeypatch.setattr(archives, "HAM10000_DATAVERSE", files)
     return http_server
 
 
@@ -99,8 +99,8 @@ def isic(http_server, monkeypatch):
     HAM.rename(columns={"image_id": "image", "dx_type": "diagnosis_confirm_type"})[
         ["image", "lesion_id", "diagnosis_confirm_type"]
     ].to_csv(root / "ISIC2018_Task3_Training_LesionGroupings.csv", index=False)
-    files = tuple(local(http_server, f.name, checksum=False) for f in datasets.HAM10000_ISIC)
-    monkeypatch.setattr(datasets, "HAM10000_ISIC", files)
+    files = tuple(local(http_server, f.name, checksum=False) for f in archives.HAM10000_ISIC)
+    monkeypatch.setattr(archives, "HAM10000_ISIC", files)
     return http_server
 
 
@@ -131,7 +131,7 @@ def xray_archive(server, corrupt: str | None = None) -> None:
 @pytest.fixture
 def kermany(http_server, monkeypatch):
     xray_archive(http_server)
-    monkeypatch.setattr(datasets, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
+    monkeypatch.setattr(archives, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
     return http_server
 
 
@@ -154,9 +154,9 @@ def test_ham10000_from_dataverse(dataverse, capsys):
 
 def test_ham10000_falls_back_to_the_isic_files(dataverse, isic, monkeypatch):
     gone = tuple(
-        RemoteFile(f.name, (f"{isic.url}/gone/{f.name}",)) for f in datasets.HAM10000_DATAVERSE
+        RemoteFile(f.name, (f"{isic.url}/gone/{f.name}",)) for f in archives.HAM10000_DATAVERSE
     )
-    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", gone)
+    monkeypatch.setattr(archives, "HAM10000_DATAVERSE", gone)
     data = datasets.load_dataset("derma", source="original", image_size=16)
     assert [DERMA_CLASSES[y] for y in data.labels] == list(HAM["dx"])
     assert list(data.groups) == list(HAM["lesion_id"])
@@ -168,9 +168,9 @@ def test_both_ham10000_hosts_failing_gives_both_manual_paths(http_server, monkey
     for attr in ("HAM10000_DATAVERSE", "HAM10000_ISIC"):
         gone = tuple(
             RemoteFile(f.name, (f"{http_server.url}/gone/{f.name}",))
-            for f in getattr(datasets, attr)
+            for f in getattr(archives, attr)
         )
-        monkeypatch.setattr(datasets, attr, gone)
+        monkeypatch.setattr(archives, attr, gone)
     with pytest.raises(DownloadError) as err:
         datasets.load_dataset("derma", source="original", profile=get_profile("laptop"))
     message = str(err.value)
@@ -194,8 +194,8 @@ def test_both_ham10000_hosts_failing_gives_both_manual_paths(http_server, monkey
 
 def test_a_missing_metadata_column_is_named_and_the_file_removed(dataverse, monkeypatch, tmp_path):
     HAM.drop(columns="lesion_id").to_csv(dataverse.root / "HAM10000_metadata.csv", index=False)
-    files = tuple(local(dataverse, f.name) for f in datasets.HAM10000_DATAVERSE)
-    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", files)
+    files = tuple(local(dataverse, f.name) for f in archives.HAM10000_DATAVERSE)
+    monkeypatch.setattr(archives, "HAM10000_DATAVERSE", files)
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['lesion_id'\]"):
         datasets.load_dataset("derma", source="original", image_size=16)
     cache = tmp_path / "data"
@@ -229,7 +229,7 @@ def test_chest_xray_groups_patients_and_keeps_the_official_split(kermany):
 def test_a_corrupt_jpeg_is_reported_by_name(http_server, monkeypatch, tmp_path, capsys, on_error):
     bad = "train/PNEUMONIA/person3_bacteria_10.jpeg"
     xray_archive(http_server, corrupt=bad)
-    monkeypatch.setattr(datasets, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
+    monkeypatch.setattr(archives, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
     if on_error == "stop":
         with pytest.raises(ValueError, match="person3_bacteria_10.jpeg"):
             datasets.load_dataset("xray", source="original", image_size=24, on_error=on_error)
@@ -261,7 +261,7 @@ def test_medmnist_keeps_the_official_splits_and_resizes(http_server, monkeypatch
         asked.append(size)
         return medmnist_npz(http_server, f"pneumoniamnist_{size}.npz", size, grey=True)
 
-    monkeypatch.setattr(datasets, "medmnist_file", fake_file)
+    monkeypatch.setattr(medmnist_plus, "medmnist_file", fake_file)
     data = datasets.load_dataset("xray", source="medmnist", image_size=32, max_samples=None)
     assert asked == [64] and data.images.shape == (12, 32, 32)  # the 64 px file, resized
     assert list(data.official_split) == ["train"] * 7 + ["val"] * 2 + ["test"] * 3
@@ -276,7 +276,7 @@ def test_medmnist_registry_comes_from_the_medmnist_package():
 
 def _offline(monkeypatch, http_server):
     gone = lambda name, size: RemoteFile("x.npz", (f"{http_server.url}/gone/x.npz",))  # noqa: E731
-    monkeypatch.setattr(datasets, "medmnist_file", gone)
+    monkeypatch.setattr(medmnist_plus, "medmnist_file", gone)
 
 
 def test_auto_falls_back_to_the_sample_only_in_smoke(http_server, monkeypatch, capsys):
@@ -328,7 +328,7 @@ def test_bad_names_list_the_valid_ones():
 
 def test_original_falls_back_to_the_sample_in_smoke_only(http_server, monkeypatch, capsys):
     gone = RemoteFile("ChestXRay2017.zip", (f"{http_server.url}/gone/ChestXRay2017.zip",))
-    monkeypatch.setattr(datasets, "CHEST_XRAY", gone)
+    monkeypatch.setattr(archives, "CHEST_XRAY", gone)
     data = datasets.load_dataset("xray", source="original")
     assert data.source.startswith("generated offline sample") and data.images.ndim == 3
     assert "No real data could be had (http://127.0.0.1" in capsys.readouterr().out
@@ -336,8 +336,8 @@ def test_original_falls_back_to_the_sample_in_smoke_only(http_server, monkeypatc
         datasets.load_dataset("xray", source="original", profile=get_profile("full"))
     for attr in ("HAM10000_DATAVERSE", "HAM10000_ISIC"):  # several files: the first reason shows
         gone = tuple(RemoteFile(f.name, (f"{http_server.url}/gone/{f.name}",))
-                     for f in getattr(datasets, attr))  # fmt: skip
-        monkeypatch.setattr(datasets, attr, gone)
+                     for f in getattr(archives, attr))  # fmt: skip
+        monkeypatch.setattr(archives, attr, gone)
     datasets.load_dataset("derma", source="original")
     assert "HAM10000_images_part_1.zip: HTTP 404" in capsys.readouterr().out
 
@@ -444,7 +444,7 @@ def test_a_decoding_bug_is_not_blamed_on_the_download(tmp_path, monkeypatch):
     def broken(path, size, grey):
         return 1 / 0
 
-    monkeypatch.setattr(datasets, "decode_image", broken)
+    monkeypatch.setattr(decode, "decode_image", broken)
     with pytest.raises(ValueError) as raised:
         datasets.decode_images([str(path)], 32, grey=True, on_error="stop")
     message = str(raised.value)
@@ -485,8 +485,8 @@ def test_prefetch_prepares_data_and_weights_for_a_room_without_network(
 
     # The network goes away: a non-smoke profile still finds everything on disk.
     kermany.root.joinpath(served.name).unlink()
-    monkeypatch.setattr(datasets, "HAM10000_DATAVERSE", ())
-    monkeypatch.setattr(datasets, "CHEST_XRAY", None)
+    monkeypatch.setattr(archives, "HAM10000_DATAVERSE", ())
+    monkeypatch.setattr(archives, "CHEST_XRAY", None)
     data = datasets.load_dataset("xray", source="original", profile=get_profile("laptop"),
                                  image_size=32)  # fmt: skip
     assert len(data) == len(XRAYS)
@@ -498,7 +498,7 @@ def test_prefetch_reports_what_failed_with_the_manual_steps(http_server, monkeyp
     from course_utils import prefetch
 
     gone = RemoteFile("ChestXRay2017.zip", (f"{http_server.url}/gone/ChestXRay2017.zip",))
-    monkeypatch.setattr(datasets, "CHEST_XRAY", gone)
+    monkeypatch.setattr(archives, "CHEST_XRAY", gone)
     monkeypatch.setattr("course_utils.models.WEIGHT_URLS", {"resnet18": f"{http_server.url}/r.pth"})
     args = ["--sizes", "32", "64", "--datasets", "xray", "--archs", "resnet18"]
     assert prefetch.main(args) == 1
@@ -521,3 +521,26 @@ def test_prefetch_reports_any_failure_and_goes_on(monkeypatch, capsys):
     report = prefetch.prefetch([32], archs=("efficientnet_lite0",))
     assert list(report["status"]) == ["ready", "FAILED", "ready"]
     assert report.loc["derma at 32 px", "details"].startswith("ValueError: HAM10000_metadata")
+
+
+def test_sources_come_from_the_catalog_and_the_registry_lives_in_archives():
+    from course_utils.catalog import DATASETS
+
+    assert list(zip(datasets.SOURCES["name"], datasets.SOURCES["source"], strict=True)) == [
+        (name, source) for name in DATASETS for source in ("original", "medmnist")
+    ]
+    row = datasets.SOURCES.set_index(["name", "source"]).loc[("xray", "medmnist")]
+    assert row["files"] == "PneumoniaMNIST (MedMNIST+, Zenodo 10519652)"
+    assert row["licence"] == "CC BY 4.0" and row["cite"] == "Yang et al., Sci. Data 10:41 (2023)"
+    assert datasets.NAMES == ("derma", "xray")
+    # The registry is patched where the readers look it up; datasets has no stale copy to patch.
+    for name in ("HAM10000_DATAVERSE", "HAM10000_ISIC", "CHEST_XRAY"):
+        assert hasattr(archives, name) and not hasattr(datasets, name)
+    mirrors = [f.mirror_path for f in (*archives.HAM10000_DATAVERSE, archives.CHEST_XRAY)]
+    assert mirrors[0] == "ham10000/HAM10000_images_part_1.zip"
+    assert mirrors[-1] == "chest_xray/ChestXRay2017.zip"
+
+
+def test_a_sample_of_all_images_has_a_fixed_size():
+    data = datasets.load_dataset("xray", source="sample", image_size=8, max_samples=None)
+    assert len(data) == datasets.SAMPLE_IMAGES_FOR_ALL == 2000

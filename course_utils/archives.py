@@ -1,0 +1,266 @@
+"""The original archives: where each file is published, its readers, and the decoded cache."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from course_utils.catalog import DATASETS, DERMA, DERMA_CLASSES, XRAY, XRAY_CLASSES, dataset_info
+from course_utils.config import data_dir
+from course_utils.decode import decode_images
+from course_utils.download import (
+    AGAIN,
+    DownloadError,
+    RemoteFile,
+    download,
+    manual_steps,
+    safe_extract,
+)
+from course_utils.imageset import ImageSet
+
+DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"
+ISIC_BASES = (
+    "https://isic-archive.s3.amazonaws.com/challenges/2018/",
+    "https://isic-challenge-data.s3.amazonaws.com/2018/",  # the older address many scripts use
+)
+HAM10000_COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
+
+# HAM10000 from Harvard Dataverse (doi:10.7910/DVN/DBW86T): images in two zips, metadata as CSV.
+HAM10000_DATAVERSE = (
+    RemoteFile(
+        "HAM10000_images_part_1.zip",
+        (DATAVERSE + "3172585",),
+        md5="4639bfa73ab251610530a97c898e6e46",
+        size=1_366_522_108,
+        mirror_path=f"{DERMA.folder}/HAM10000_images_part_1.zip",
+    ),
+    RemoteFile(
+        "HAM10000_images_part_2.zip",
+        (DATAVERSE + "3172584",),
+        md5="da43d6cc50f6613013be07e8986b384b",
+        size=1_403_566_547,
+        mirror_path=f"{DERMA.folder}/HAM10000_images_part_2.zip",
+    ),
+    RemoteFile(
+        "HAM10000_metadata.csv",
+        (DATAVERSE + "4338392?format=original",),
+        md5="8f85fb1aa29d80a2797247e434deb79d",
+        size=690_218,
+        mirror_path=f"{DERMA.folder}/HAM10000_metadata.csv",
+    ),
+)
+# The same 10,015 images from the ISIC 2018 Task 3 training set (no checksums are published).
+HAM10000_ISIC = tuple(
+    RemoteFile(
+        name, tuple(base + name for base in ISIC_BASES), mirror_path=f"{DERMA.folder}/{name}"
+    )
+    for name in (
+        "ISIC2018_Task3_Training_Input.zip",
+        "ISIC2018_Task3_Training_GroundTruth.zip",
+        "ISIC2018_Task3_Training_LesionGroupings.csv",
+    )
+)
+CHEST_XRAY = RemoteFile(
+    "ChestXRay2017.zip",
+    (
+        "https://data.mendeley.com/public-files/datasets/rscbjbr9sj/files/"
+        "f12eaf6d-6023-432f-acc9-80c9d7393433/file_downloaded",
+    ),
+    sha256="13efc055629733dbab07877f8b3c9f81097840dbcdaa326a8542322c2281ce36",
+    size=1_235_512_464,
+    mirror_path=f"{XRAY.folder}/ChestXRay2017.zip",
+)
+
+
+def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list[Path]:
+    """Every file of one source; if one fails, one error with the steps for each missing file.
+
+    After a failure the source's other files are not tried (on a bad network each try can take
+    minutes), but those not on disk yet are listed with their manual steps too.
+    """
+    paths, failures, problems = [], [], []
+    for remote in files:
+        if failures and not (folder / remote.name).is_file():
+            problem = ["not tried: an earlier file from this source failed"]
+            failures.append(manual_steps(remote, folder, problem, manual, verb="get"))
+            continue
+        try:
+            paths.append(download(remote, folder, manual=manual))
+        except DownloadError as err:
+            failures.append(str(err))
+            problems += err.problems
+    if failures:
+        count = f"{len(failures)} of {len(files)} files" if len(files) > 1 else "the file"
+        steps = "\n\n".join(f.replace(f"\n{AGAIN}", "") for f in failures)
+        raise DownloadError(f"Missing {count}:\n\n{steps}\n{AGAIN}", problems)
+    return paths
+
+
+def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:
+    """HAM10000's metadata and its image folder: Dataverse files first, ISIC 2018 as fallback."""
+    manual = (
+        f"Dataverse may ask you to accept its terms first: open "
+        f"https://doi.org/10.7910/DVN/DBW86T, download the files and put them in {folder}."
+    )
+    try:
+        *zips, csv = _fetch_all(HAM10000_DATAVERSE, folder, manual)
+        images = folder / "HAM10000_images"
+        if not images.is_dir():
+            for archive in zips:
+                safe_extract(archive, folder / archive.stem)
+            _flatten([folder / z.stem for z in zips], images)
+        return _read_ham10000_metadata(csv), images
+    except DownloadError as dataverse_error:
+        try:
+            archive, truth_zip, groupings = _fetch_all(HAM10000_ISIC, folder, manual="")
+        except DownloadError as isic_error:
+            raise DownloadError(
+                f"{dataverse_error}\n\nThe ISIC 2018 copy failed too:\n{isic_error}",
+                dataverse_error.problems + isic_error.problems,
+            ) from None
+        images = folder / "ISIC2018_images"
+        if not images.is_dir():
+            _flatten([safe_extract(archive, folder / archive.stem)], images)
+        truth = safe_extract(truth_zip, folder / truth_zip.stem)
+        return _read_isic_metadata(next(truth.rglob("*.csv")), groupings), images
+
+
+def _flatten(folders: list[Path], target: Path) -> None:
+    """Move every .jpg under `folders` into `target` (HAM10000's zips nest differently)."""
+    partial = target.with_name(target.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        for path in folder.rglob("*.jpg"):
+            os.replace(path, partial / path.name)
+    os.replace(partial, target)
+
+
+def _require_columns(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        path.unlink()  # a wrong file must not stay in the cache
+        raise ValueError(
+            f"{path.name} lacks the column(s) {missing} (it has {list(table.columns)}). It is not "
+            f"the published file (Dataverse serves a converted .tab unless asked for "
+            f"?format=original); it was deleted: run again to download it afresh."
+        )
+
+
+def _read_ham10000_metadata(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    _require_columns(table, HAM10000_COLUMNS, path)
+    return table.sort_values("image_id").reset_index(drop=True)
+
+
+def _read_isic_metadata(truth_csv: Path, groupings_csv: Path) -> pd.DataFrame:
+    """Rebuild HAM10000-style metadata from ISIC's one-hot labels and lesion groupings."""
+    truth = pd.read_csv(truth_csv)
+    _require_columns(truth, ("image", *(c.upper() for c in DERMA_CLASSES)), truth_csv)
+    groups = pd.read_csv(groupings_csv)
+    _require_columns(groups, ("image", "lesion_id", "diagnosis_confirm_type"), groupings_csv)
+    one_hot = truth[[c.upper() for c in DERMA_CLASSES]].to_numpy()
+    table = pd.DataFrame(
+        {"image_id": truth["image"], "dx": np.array(DERMA_CLASSES)[one_hot.argmax(1)]}
+    )
+    table = table.merge(
+        groups.rename(columns={"image": "image_id", "diagnosis_confirm_type": "dx_type"}),
+        on="image_id",
+        how="left",
+    )
+    for column in ("age", "sex", "localization"):  # not part of the ISIC files
+        table[column] = pd.NA
+    return table[list(HAM10000_COLUMNS)].sort_values("image_id").reset_index(drop=True)
+
+
+def xray_patient(file_name: str) -> str:
+    """The patient in a Kermany et al. file name: personN, or IM-XXXX (NORMAL2-IM-XXXX joins it)."""
+    if match := re.match(r"(person\d+)_", file_name):
+        return match.group(1)
+    if match := re.search(r"(IM-\d+)-", file_name):
+        return match.group(1)
+    return Path(file_name).stem  # unknown pattern: its own group
+
+
+def _chest_xray_table(folder: Path) -> pd.DataFrame:
+    """One row per X-ray image: file, label, patient and official split (train/test)."""
+    archive = download(
+        CHEST_XRAY, folder, manual="Mendeley may show a page first: click 'Download All'."
+    )
+    root = safe_extract(archive, folder / "ChestXRay2017")
+    rows = []
+    for path in sorted(root.rglob("*.jp*g")):
+        split, label = path.parent.parent.name.lower(), path.parent.name.lower()
+        if split in ("train", "test", "val") and label in XRAY_CLASSES:
+            rows.append(
+                {
+                    "path": str(path),
+                    "file": path.relative_to(root).as_posix(),
+                    "label": XRAY_CLASSES.index(label),
+                    "patient": xray_patient(path.name),
+                    "split": split,
+                }
+            )
+    if not rows:
+        raise ValueError(
+            f"No chest_xray/{{train,test}}/{{NORMAL,PNEUMONIA}}/*.jpeg found in {root}."
+        )
+    return pd.DataFrame(rows)
+
+
+def _ham10000_images(folder: Path) -> tuple[pd.DataFrame, list[Path], pd.Series, pd.Series]:
+    """HAM10000's metadata, image files, labels and lesions."""
+    table, images = _ham10000_table(folder)
+    paths = [images / f"{image_id}.jpg" for image_id in table["image_id"]]
+    return table, paths, table["dx"].map(DERMA_CLASSES.index), table["lesion_id"]
+
+
+def _chest_xray_images(folder: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
+    """The X-ray table (its path column taken out), image files, labels and patients."""
+    table = _chest_xray_table(folder)
+    return table, table.pop("path"), table["label"], table["patient"]
+
+
+_READERS = {DERMA.name: _ham10000_images, XRAY.name: _chest_xray_images}
+
+
+def prepared_path(name: str, size: int) -> Path:
+    """The decoded cache of a dataset's original archive at `size` px (there once prepared)."""
+    return data_dir() / "prepared" / f"{DATASETS[name].folder}_{size}px.npz"
+
+
+def _save_cache(path: Path, arrays: dict[str, np.ndarray], metadata: pd.DataFrame) -> None:
+    """Write the array cache and its metadata CSV; the .npz appears last, whole (os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, **arrays)
+    metadata.to_csv(path.with_suffix(".csv"), index=False)
+    os.replace(partial, path)
+
+
+def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
+    """Download, extract and decode the original archive once; later calls read the array cache."""
+    info = dataset_info(name)
+    cache = prepared_path(info.name, size)
+    if not cache.is_file():
+        table, paths, labels, groups = _READERS[info.name](data_dir() / info.folder)
+        images, kept, sizes = decode_images(list(paths), size, info.grey, on_error)
+        metadata = table[kept].assign(width=sizes[:, 0], height=sizes[:, 1])
+        arrays = {"images": images, "labels": np.asarray(labels)[kept]}
+        arrays["groups"] = np.asarray(groups, str)[kept]
+        if "split" in table:
+            arrays["split"] = np.asarray(table["split"], str)[kept]
+        _save_cache(cache, arrays, metadata.reset_index(drop=True))
+    with np.load(cache) as arrays:
+        return ImageSet(
+            images=arrays["images"],
+            labels=arrays["labels"].astype(np.int64),
+            class_names=info.class_names,
+            groups=arrays["groups"],
+            source=f"{info.title}, original archive, {size} px",
+            official_split=arrays.get("split"),
+            metadata=pd.read_csv(cache.with_suffix(".csv")),
+        )
