@@ -1,10 +1,13 @@
-"""Build the slide decks: slides/src/*.md -> self-contained HTML (no network needed to view).
+"""Build the slide decks: slides/src/*.md -> self-contained reveal.js HTML (no network to view).
 
 A deck is Markdown with slides separated by a line `---`. The first slide's `# Title` makes it a
 title slide. In a slide:
 - `![caption](figure:NAME)` draws figure NAME from slides/figures.py (embedded as a PNG);
 - `{{table:NAME}}` inserts a table from `TABLES` (the seed's published numbers, the profiles);
-- a line starting with `Note:` (outside code) begins the speaker notes ("p" or "n" shows them).
+- a line starting with `Note:` (outside code) begins the speaker notes (reveal's speaker view, S).
+
+Each slide becomes a reveal.js `<section>`; reveal.js and its notes plugin are read from the copy
+vendored in slides/vendor/reveal.js/ (never the network) and inlined with slides/theme.css.
 
 Usage: python slides/build.py [--out build/slides] [deck names...]
 """
@@ -40,6 +43,22 @@ TABLE = re.compile(r"\{\{table:([a-z0-9_]+)\}\}")
 EXTERNAL = re.compile(
     r'<(?:img|script|link|iframe|video|audio|source)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.I
 )
+# In CSS, the page may load nothing: no @import, no url() but data: URLs.
+CSS_FETCH = re.compile(r"@import\b|url\(\s*(?![\s'\"]*data:)", re.I)
+STYLES = re.compile(r"<style>(.*?)</style>|\bstyle=\"([^\"]*)\"", re.S | re.I)
+VENDOR = HERE / "vendor" / "reveal.js"
+THEME = HERE / "theme.css"  # the course's look, over reveal's white theme
+REVEAL_CSS = ("dist/reset.css", "dist/reveal.css", "dist/theme/white.css")
+REVEAL_JS = ("dist/reveal.js", "plugin/notes/notes.js")
+IMPORT_LINE = re.compile(r"^[ \t]*@import\b[^;\n]*;[ \t]*\n?", re.M)
+# reveal.js settings: 1280×720 slides, the URL's #/N is slide N (as the slide number shows), no
+# animation; S opens the speaker view (notes plugin), ?print-pdf lays out one page per slide.
+REVEAL_CONFIG = """{
+  width: 1280, height: 720, margin: 0, center: false, display: "flex",
+  hash: true, hashOneBasedIndex: true, history: false, slideNumber: "c/t",
+  transition: "none", backgroundTransition: "none", pdfMaxPagesPerSlide: 1,
+  plugins: [RevealNotes]
+}"""
 
 
 def _profiles() -> pd.DataFrame:
@@ -74,12 +93,15 @@ PAGE = string.Template("""<!DOCTYPE html>
 $css</style>
 </head>
 <body>
-<main class="deck" data-slides="$count">
+<div class="reveal" data-slides="$count">
+<div class="slides">
 $slides
-</main>
-<div class="counter"></div>
+</div>
+</div>
 <script>
-$script</script>
+$script
+Reveal.initialize($config);
+</script>
 </body>
 </html>
 """)
@@ -157,7 +179,38 @@ def render_slide(source: str, number: int, figure_cache: dict[str, str]) -> str:
     aside = (
         f'<aside class="notes">{markdown.markdown(notes.strip())}</aside>' if notes.strip() else ""
     )
-    return f'<section class="{kind}" id="slide-{number}">\n{content}\n{aside}\n</section>'
+    # No id: reveal.js would put it in the URL instead of the slide number.
+    return f'<section class="{kind}" data-slide="{number}">\n{content}\n{aside}\n</section>'
+
+
+def _vendored(name: str) -> str:
+    path = VENDOR / name
+    if not path.is_file():
+        raise BuildError(f"{path} is missing: slides/README.md says how to vendor reveal.js.")
+    return path.read_text(encoding="utf-8")
+
+
+def _css() -> str:
+    """reveal.js's CSS without its @import lines (its theme's web font), then the course's."""
+    parts = [IMPORT_LINE.sub("", _vendored(name)) for name in REVEAL_CSS]
+    css = "\n".join([*parts, THEME.read_text(encoding="utf-8")])
+    if "</style" in css.lower():
+        raise BuildError("the CSS contains '</style'; it cannot be inlined.")
+    return css
+
+
+def _script() -> str:
+    script = "\n".join(_vendored(name) for name in REVEAL_JS)
+    if "</script" in script.lower():
+        raise BuildError("the script contains '</script'; it cannot be inlined.")
+    return script
+
+
+def _loads_from_elsewhere(page: str) -> bool:
+    """Would the page fetch anything (an element's src/href to a host, a CSS @import or url())?"""
+    if EXTERNAL.search(page):
+        return True
+    return any(CSS_FETCH.search(block or attribute) for block, attribute in STYLES.findall(page))
 
 
 def build_deck(source: Path, figure_cache: dict[str, str] | None = None) -> tuple[str, str, int]:
@@ -173,12 +226,13 @@ def build_deck(source: Path, figure_cache: dict[str, str] | None = None) -> tupl
         raise BuildError(f"{source.name}: {error}") from None
     page = PAGE.substitute(
         title=html.escape(title),
-        css=(HERE / "theme.css").read_text(),
+        css=_css(),
         count=len(sections),
         slides="\n".join(sections),
-        script=(HERE / "deck.js").read_text(),
+        script=_script(),
+        config=REVEAL_CONFIG,
     )
-    if EXTERNAL.search(page):
+    if _loads_from_elsewhere(page):
         raise BuildError(
             f"{source.name}: embeds a resource from the network; decks must work offline."
         )
@@ -194,8 +248,10 @@ def _index(decks: Iterable[tuple[str, str, int]]) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
         '<title>Course slides</title></head>\n<body style="font-family: sans-serif">\n'
         f'<h1>Transfer learning for medical images: slides</h1>\n<ol start="0">\n{items}\n</ol>\n'
-        "<p>Arrow keys or space to move, <kbd>p</kbd> for a presenter window with the notes,"
-        " <kbd>n</kbd> for notes on the slide, print for PDF.</p>\n"
+        "<p>reveal.js decks: arrow keys or space to move, <kbd>S</kbd> speaker view (notes, next"
+        " slide, timer), <kbd>Esc</kbd> or <kbd>O</kbd> overview, <kbd>F</kbd> fullscreen,"
+        " <kbd>B</kbd> blackout, <kbd>?</kbd> all keys. PDF: open a deck with"
+        " <code>?print-pdf</code> after its name, then print to PDF.</p>\n"
         "</body>\n</html>\n"
     )
 

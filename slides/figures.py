@@ -16,7 +16,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from course_utils import data, experiments, models  # noqa: E402
+from course_utils import config, data, experiments, models  # noqa: E402
+
+SMOKE = config.get_profile("smoke")  # the figures fix their sizes; Lite0 has offline weights
 
 # Readable from the back of a room: a slide shows a figure at about 1,100 px wide.
 plt.rcParams.update({"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 14})
@@ -88,7 +90,7 @@ def sample_images() -> plt.Figure:
 
 def vgg16_blocks() -> plt.Figure:
     """Parameters per VGG16 block with the seed's head at 224 px: where its strategies cut."""
-    model = models.build_model("vgg16", 7, weights=None, head="seed", image_size=224)
+    model = models.build_model("vgg16", 7, weights=None, head="seed", image_size=224, profile=SMOKE)
     table = models.block_table(model)
     fig, ax = plt.subplots(figsize=(10, 3.8))
     ax.set_ylim(0, 8.2)
@@ -123,7 +125,7 @@ def strategies() -> plt.Figure:
 
 
 def _cost(arch: str, cut: str | None = None) -> tuple[float, float]:
-    model = models.build_model(arch, 7, weights=None, image_size=224)
+    model = models.build_model(arch, 7, weights=None, image_size=224, profile=SMOKE)
     if cut:
         model = models.truncate(model, cut, 7, image_size=224)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -194,7 +196,7 @@ def first_layer_filters() -> plt.Figure:
     for row, weights in enumerate(["imagenet", None]):
         with torch.random.fork_rng():  # the same "random" filters in every build
             torch.manual_seed(0)
-            model = models.build_model("efficientnet_lite0", 7, weights=weights)
+            model = models.build_model("efficientnet_lite0", 7, weights=weights, profile=SMOKE)
         conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
         filters = conv.weight.detach()[:16]
         low = filters.amin(dim=(1, 2, 3), keepdim=True)

@@ -1,4 +1,5 @@
-"""Real-browser tests: every slide deck, and the course itself in JupyterLab, in headless Chromium.
+"""Real-browser tests: every slide deck (reveal.js: navigation, overview, speaker view, print to
+PDF), and the course itself in JupyterLab, in headless Chromium.
 
 They drive Debian's `chromium` (/usr/bin/chromium, or COURSE_CHROMIUM=/path) through Playwright
 from PyPI, else Playwright's own Chromium where `playwright install chromium` put one;
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -64,60 +66,161 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+SLIDE_HEIGHT = 720  # reveal.js's configured slide size (slides/build.py), scaled to the window
+READY = "window.Reveal && Reveal.isReady()"
+OVERFLOW = """(() => { const s = Reveal.getCurrentSlide();
+    return [s.scrollHeight - Reveal.getConfig().height, s.scrollWidth - Reveal.getConfig().width];
+})()"""
+
+
+def _watch(page, errors: list[str]) -> None:
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+
+def _notes(page) -> str:
+    """The current slide's speaker notes in the deck's DOM (reveal hides them from the room)."""
+    return page.evaluate(
+        "(() => { const n = Reveal.getCurrentSlide().querySelector('aside.notes');"
+        " return n ? n.textContent.trim() : ''; })()"
+    )
+
+
 def test_every_deck_opens_navigates_and_fits(browser, built_slides: list[Path]):
     (SCREENSHOTS / "slides").mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
     errors: list[str] = []
-    page.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    _watch(page, errors)
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
     problems = []
     for deck in built_slides:
         page.goto(deck.as_uri())
-        expected = int(page.locator("main.deck").get_attribute("data-slides"))
-        count = page.evaluate("window.courseDeck.count")
-        assert count == expected == page.locator("section.slide").count(), deck.name
-        assert page.locator("section.slide.current").count() == 1
+        page.wait_for_function(READY)
+        expected = int(page.locator(".reveal").get_attribute("data-slides"))
+        count = page.evaluate("Reveal.getTotalSlides()")
+        assert count == expected == page.locator(".reveal .slides > section").count(), deck.name
+        assert page.evaluate("Reveal.getConfig().height") == SLIDE_HEIGHT
+        assert page.evaluate("Reveal.getIndices().h") == 0
+        assert not page.locator("aside.notes").first.is_visible()  # the room sees no notes
         for index in range(count):
-            page.evaluate(f"window.courseDeck.show({index})")
-            overflow = page.evaluate(
-                "(() => { const s = document.querySelector('.slide.current');"
-                " return s.scrollHeight - s.clientHeight; })()"
-            )
-            if overflow > 2:
-                problems.append(f"{deck.name} slide {index + 1} overflows by {overflow} px")
+            page.evaluate(f"Reveal.slide({index})")
+            tall, wide = page.evaluate(OVERFLOW)
+            if tall > 2 or wide > 2:
+                problems.append(f"{deck.name} slide {index + 1} overflows by {tall}/{wide} px")
+            if index == 2:  # a figure or table slide in most decks
+                page.screenshot(path=SCREENSHOTS / "slides" / f"{deck.stem}_3.png")
         page.keyboard.press("Home")
         page.keyboard.press("ArrowRight")
-        assert page.evaluate("window.courseDeck.current()") == 1 and page.url.endswith("#2")
+        assert page.evaluate("Reveal.getIndices().h") == 1
+        page.wait_for_function("location.hash === '#/2'")  # #/N is slide N, as numbered
+        assert page.locator(".slide-number").inner_text().split() == ["2", "/", str(count)]
         page.keyboard.press("End")
-        assert page.evaluate("window.courseDeck.current()") == count - 1
+        assert page.evaluate("Reveal.getIndices().h") == count - 1
+        page.keyboard.press("Escape")
+        assert page.evaluate("Reveal.isOverview()")
+        page.keyboard.press("Escape")
+        assert not page.evaluate("Reveal.isOverview()")
         page.keyboard.press("Home")
         page.screenshot(path=SCREENSHOTS / "slides" / f"{deck.stem}.png")
-    page.close()
+    page.goto(f"{built_slides[3].as_uri()}#/3")  # a link to slide 3 opens slide 3
+    page.wait_for_function(READY)
+    assert page.evaluate("Reveal.getIndices().h") == 2
+    page.keyboard.press("o")
+    page.wait_for_function("Reveal.isOverview()")
+    page.screenshot(path=SCREENSHOTS / "slides" / "overview.png")
+    context.close()
     assert not errors, errors
     assert not problems, problems
+    assert all(url.startswith(("file:", "data:")) for url in requests), set(requests)
 
 
-def test_the_presenter_window_shows_notes_and_follows_the_projected_deck(browser, built_slides):
+def test_print_pdf_lays_out_one_page_per_slide(browser, built_slides: list[Path]):
     page = browser.new_page(viewport={"width": 1280, "height": 720})
-    page.goto(built_slides[0].as_uri())
-    assert not page.locator(".slide.current aside.notes").is_visible()  # the room sees no notes
-    with page.expect_popup() as opened:
-        page.keyboard.press("p")
-    presenter = opened.value
-    presenter.wait_for_function("window.courseDeck && window.courseDeck.current() === 0")
-    assert presenter.locator(".slide.current aside.notes").is_visible()
-    page.keyboard.press("ArrowRight")
-    presenter.wait_for_function("window.courseDeck.current() === 1", timeout=5_000)
-    presenter.keyboard.press("ArrowRight")  # the presenter can drive the projected deck too
-    page.wait_for_function("window.courseDeck.current() === 2", timeout=5_000)
-    presenter.locator(".slide.current aside.notes").click()  # reading the notes turns no page
-    page.keyboard.press("Control+n")  # a browser shortcut is left to the browser
-    assert presenter.evaluate("window.courseDeck.current()") == 2
-    assert not page.locator(".slide.current aside.notes").is_visible()
-    presenter.screenshot(path=SCREENSHOTS / "slides" / "presenter_view.png")
+    errors: list[str] = []
+    _watch(page, errors)
+    for deck in built_slides:
+        page.goto(f"{deck.as_uri()}?print-pdf")
+        page.wait_for_selector(".reveal .slides .pdf-page", state="attached")  # all at once
+        count = int(page.locator(".reveal").get_attribute("data-slides"))
+        assert page.evaluate("document.documentElement.classList.contains('reveal-print')")
+        sizes = page.evaluate(
+            "Array.from(document.querySelectorAll('.reveal .slides .pdf-page'), p =>"
+            " [p.offsetWidth, p.offsetHeight])"
+        )
+        # One 1280×720 page a slide (reveal makes each a pixel shorter: no blank page after it).
+        assert len(sizes) == count and all(
+            w == 1280 and SLIDE_HEIGHT - 2 <= h <= SLIDE_HEIGHT for w, h in sizes
+        ), (deck.name, sizes)
+    pdf = page.pdf(prefer_css_page_size=True, print_background=True)  # the last deck
+    assert len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf)) == count
     page.close()
+    assert not errors, errors
+
+
+def _speaker_view(speaker) -> tuple[str, list[int]]:
+    """The notes the speaker view shows ("" when hidden) and the slides in its two previews."""
+    notes = speaker.evaluate(
+        "(() => { const n = document.querySelector('.speaker-controls-notes');"
+        " return n.classList.contains('hidden') ? ''"
+        " : n.querySelector('.value').textContent.trim(); })()"
+    )
+    previews = []
+    for selector in ("#current-slide iframe", "#upcoming-slide iframe"):
+        frame = speaker.query_selector(selector)
+        frame = frame and frame.content_frame()
+        previews.append(
+            frame.evaluate("window.Reveal && Reveal.isReady() ? Reveal.getIndices().h : -1")
+            if frame
+            else -1
+        )
+    return notes, previews
+
+
+def _speaker_view_shows(speaker, notes: str, current: int, last: int) -> None:
+    """Wait until the speaker view shows these notes, this slide and the next one (reveal's
+    speaker view debounces its updates by a few hundred milliseconds)."""
+    want = (notes, [current, min(current + 1, last)])
+    deadline = time.monotonic() + 10
+    while (seen := _speaker_view(speaker)) != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert seen == want
+
+
+def test_the_speaker_view_shows_notes_and_follows_the_deck(browser, built_slides):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    errors: list[str] = []
+    _watch(page, errors)
+    page.goto(built_slides[0].as_uri())  # deck 00: notes on slides 1, 3 and 5, none on 2 and 4
+    page.wait_for_function(READY)
+    last = page.evaluate("Reveal.getTotalSlides()") - 1
+    first = _notes(page)
+    assert first
+    with context.expect_page() as opened:
+        page.keyboard.press("s")  # reveal's notes plugin writes its speaker view into a window
+    speaker = opened.value
+    _watch(speaker, errors)
+    _speaker_view_shows(speaker, first, 0, last)  # the notes, the current and the next slide
+    assert speaker.locator(".speaker-controls-time .timer").is_visible()
+
+    page.keyboard.press("ArrowRight")  # the projected deck moves on: so does the speaker view
+    _speaker_view_shows(speaker, "", 1, last)  # a slide without notes shows none
+    page.keyboard.press("ArrowRight")
+    third = _notes(page)
+    assert page.evaluate("Reveal.getIndices().h") == 2 and third and third != first
+    _speaker_view_shows(speaker, third, 2, last)
+
+    speaker.keyboard.press("ArrowRight")  # and the speaker view can drive the projected deck
+    page.wait_for_function("Reveal.getIndices().h === 3", timeout=10_000)
+    _speaker_view_shows(speaker, _notes(page), 3, last)
+    page.keyboard.press("ArrowRight")
+    _speaker_view_shows(speaker, _notes(page), 4, last)
+    speaker.set_viewport_size({"width": 1100, "height": 700})
+    speaker.screenshot(path=SCREENSHOTS / "slides" / "speaker_view.png")
+    context.close()
+    assert not errors, errors
 
 
 def _free_port() -> int:
