@@ -13,7 +13,7 @@ import pandas as pd
 
 from course_utils.archives import HAM10000_COLUMNS, prepare_original, prepared_path, xray_patient
 from course_utils.catalog import DATASETS, MEDMNIST_CITE, MEDMNIST_RECORD
-from course_utils.config import Profile, get_profile
+from course_utils.config import Profile
 from course_utils.decode import decode_image, decode_images
 from course_utils.download import DownloadError
 from course_utils.imageset import ImageSet
@@ -79,7 +79,8 @@ def load_dataset(
     source: str = "auto",
     image_size: int | None = None,
     max_samples: int | None = -1,
-    profile: Profile | None = None,
+    *,
+    profile: Profile,
     on_error: str = "stop",
     seed: int = 0,
 ) -> ImageSet:
@@ -96,7 +97,6 @@ def load_dataset(
         raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(NAMES)}.")
     if source not in SOURCE_KINDS:
         raise ValueError(f"Unknown source {source!r}. Choose one of: {', '.join(SOURCE_KINDS)}.")
-    profile = profile or get_profile()
     size = image_size or profile.image_size
     limit = profile.max_samples if max_samples == -1 else max_samples
     if source == "auto":

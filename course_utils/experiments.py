@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_utils.config import Profile, get_profile
+from course_utils.config import Profile
 from course_utils.data import make_loader
 from course_utils.datasets import ImageSet
 from course_utils.models import (
@@ -120,7 +120,7 @@ def vgg16_run(
     trainable: tuple[str, ...],
     weights: str | None = "imagenet",
     init_from: str | None = None,
-    profile: Profile | None = None,
+    profile: Profile,
     lr: float = 1e-4,
     rerun: bool = False,
 ) -> Run:
@@ -130,7 +130,6 @@ def vgg16_run(
     VGG16 trained on HAM10000 to start the chest X-ray model. Early stopping on validation loss.
     The run's info["recipe"]["weights"] says which weights it really started from.
     """
-    profile = profile or get_profile()
     classes = len(splits["train"].class_names)
 
     def make(weights: str | None) -> nn.Module:
@@ -161,7 +160,7 @@ def vgg16_run(
 
 
 def lite0_run(
-    name: str, splits: dict[str, ImageSet], profile: Profile | None = None, rerun: bool = False
+    name: str, splits: dict[str, ImageSet], profile: Profile, rerun: bool = False
 ) -> tuple[nn.Module, Run]:
     """EfficientNet-Lite0 from its (offline) ImageNet weights, every layer fine-tuned; kept.
 
@@ -177,7 +176,7 @@ def arch_run(
     *,
     weights: str | None = "imagenet",
     cut: str | None = None,
-    profile: Profile | None = None,
+    profile: Profile,
     lr: float = 1e-4,
     rerun: bool = False,
 ) -> tuple[nn.Module, Run]:
@@ -186,7 +185,6 @@ def arch_run(
     Images smaller than the architecture allows (Inception v3: 75 px) are enlarged first.
     cut: keep the blocks up to this one (models.truncate), as CheXtransfer did.
     """
-    profile = profile or get_profile()
     size = max(splits["train"].images.shape[1], MIN_IMAGE_SIZE.get(arch, 1))
     splits = {key: part.resized(size) for key, part in splits.items()}
     classes = len(splits["train"].class_names)

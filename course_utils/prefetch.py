@@ -20,6 +20,10 @@ from course_utils.datasets import NAMES, prepare_original
 from course_utils.download import DownloadError
 from course_utils.models import ARCHITECTURES, load_imagenet_state, weights_path
 
+# Notebook 07 looks inside the network at 128 px at least (max(profile.image_size, 128)): at the
+# smoke profile's 32 px the last blocks' feature maps are a pixel or two wide.
+ACTIVATION_SIZE = 128
+
 
 def prefetch(
     sizes: list[int], datasets: tuple[str, ...] = NAMES, archs: tuple[str, ...] = ARCHITECTURES
@@ -30,11 +34,10 @@ def prefetch(
     failure, the manual steps). Nothing is left half-written: failures keep only resumable .part
     files. A dataset whose download failed is not tried again for its other sizes.
     """
-    strict = get_profile("laptop")  # a profile that never substitutes random weights
     rows = []
     for arch in archs:
         try:
-            load_imagenet_state(arch, strict)
+            load_imagenet_state(arch, allow_random=False)  # a workshop needs the real ones
             rows.append((f"{arch} weights", "ready", str(weights_path(arch))))
         except Exception as err:  # noqa: BLE001 (one failure must not hide the rest of the report)
             rows.append((f"{arch} weights", "FAILED", f"{type(err).__name__}: {err}"))
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--archs", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
     args = parser.parse_args(argv)
-    sizes = args.sizes or sorted({get_profile().image_size, 128})  # notebook 07 looks at 128 px
+    sizes = args.sizes or sorted({get_profile().image_size, ACTIVATION_SIZE})
     print(f"Data into {data_dir()}, weights into {torch.hub.get_dir()}")
     report = prefetch(sizes, tuple(args.datasets), tuple(args.archs))
     with pd.option_context("display.max_colwidth", 60, "display.width", 120):

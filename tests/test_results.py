@@ -48,6 +48,7 @@ def test_a_run_is_kept_and_reused_instead_of_training_again(capsys):
         epochs=2,
         progress=False,
         info={"arch": "toy"},
+        profile=get_profile(),
     )
     assert not first.reused and len(first.history.epochs) == 2
     assert first.probs.shape == (len(SPLITS["test"]), 7)
@@ -55,7 +56,14 @@ def test_a_run_is_kept_and_reused_instead_of_training_again(capsys):
     with torch.no_grad():
         model.block1[0].weight.zero_()
     again = results.train_or_load(
-        "toy", model, loaders(), source=DATA.source, epochs=2, progress=False, info={"arch": "toy"}
+        "toy",
+        model,
+        loaders(),
+        source=DATA.source,
+        epochs=2,
+        progress=False,
+        info={"arch": "toy"},
+        profile=get_profile(),
     )
     assert again.reused and "reusing the run kept on" in capsys.readouterr().out
     np.testing.assert_allclose(again.probs, first.probs)
@@ -67,7 +75,9 @@ def test_a_run_is_kept_and_reused_instead_of_training_again(capsys):
 
 @pytest.mark.parametrize("change", ["rerun", "recipe", "source", "layout"])
 def test_a_changed_recipe_or_source_or_layout_or_rerun_trains_again(change):
-    results.train_or_load("toy", small_cnn(), loaders(), source="A", epochs=1, progress=False)
+    results.train_or_load(
+        "toy", small_cnn(), loaders(), source="A", epochs=1, progress=False, profile=get_profile()
+    )
     kwargs = {"source": "A", "epochs": 1, "progress": False}
     model = small_cnn()
     if change == "layout":  # e.g. a course_utils update that regroups an architecture's blocks
@@ -78,15 +88,24 @@ def test_a_changed_recipe_or_source_or_layout_or_rerun_trains_again(change):
         kwargs["lr"] = 0.1
     else:
         kwargs["source"] = "B"
-    assert not results.train_or_load("toy", model, loaders(), **kwargs).reused
+    assert not results.train_or_load(
+        "toy", model, loaders(), **kwargs, profile=get_profile()
+    ).reused
 
 
 def test_runs_are_written_whole_per_profile(tmp_path):
-    results.compute_or_load("tree", lambda: (np.eye(3)[[0, 1, 2]], np.array([0, 1, 1])), source="A")
+    results.compute_or_load(
+        "tree",
+        lambda: (np.eye(3)[[0, 1, 2]], np.array([0, 1, 1])),
+        source="A",
+        profile=get_profile(),
+    )
     folder = tmp_path / "results" / "smoke" / "tree"
     assert sorted(p.name for p in folder.iterdir()) == ["info.json", "predictions.npz"]
     assert not list(folder.parent.glob("*.partial"))
-    kept = results.compute_or_load("tree", lambda: 1 / 0, source="A")  # not computed again
+    kept = results.compute_or_load(
+        "tree", lambda: 1 / 0, source="A", profile=get_profile()
+    )  # not computed again
     assert kept.reused and kept.table(["a", "b", "c"]).loc["micro avg", "tree"] == pytest.approx(
         0.67
     )
@@ -94,13 +113,21 @@ def test_runs_are_written_whole_per_profile(tmp_path):
 
 
 def test_weights_transfer_without_the_head():
-    results.train_or_load("source", small_cnn(7), loaders(), source="A", epochs=1, progress=False)
+    results.train_or_load(
+        "source",
+        small_cnn(7),
+        loaders(),
+        source="A",
+        epochs=1,
+        progress=False,
+        profile=get_profile(),
+    )
     target = small_cnn(2)
-    results.load_weights(target, "source", skip_head=True)
+    results.load_weights(target, "source", skip_head=True, profile=get_profile())
     kept = torch.load(results.results_dir() / "smoke" / "source" / "weights.pt")
     torch.testing.assert_close(target.block1[0].weight, kept["block1.0.weight"])
     with pytest.raises(FileNotFoundError, match="Run the notebook that trains it first"):
-        results.load_weights(target, "missing")
+        results.load_weights(target, "missing", profile=get_profile())
 
 
 def test_vgg16_run_freezes_as_the_strategy_says():

@@ -6,10 +6,11 @@ from skimage import data as skdata
 from sklearn.metrics import roc_curve
 
 from course_utils import errors, metrics, viz, widgets
+from course_utils.config import get_profile
 from course_utils.data import ArrayDataset, resize_images
 from course_utils.models import build_model, input_stats
 
-LITE = build_model("efficientnet_lite0", 1000).eval()
+LITE = build_model("efficientnet_lite0", 1000, profile=get_profile("smoke")).eval()
 MEAN, STD = input_stats("efficientnet_lite0")
 
 

@@ -19,7 +19,7 @@ def check_astronaut(answer: str | None) -> None:
     side = min(photo.shape[:2])
     left = (photo.shape[1] - side) // 2
     square = resize_images(photo[None, :side, left : left + side], 224)
-    model = build_model("efficientnet_lite0", num_classes=1000).eval()
+    model = build_model("efficientnet_lite0", num_classes=1000, image_size=224).eval()
     images, _ = ArrayDataset(square, np.zeros(1), *input_stats("efficientnet_lite0"))[[0]]
     with torch.no_grad():
         expected = imagenet_classes()[int(model(images).argmax())]

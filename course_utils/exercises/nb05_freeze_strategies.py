@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 
+from course_utils.config import Profile
 from course_utils.exercises._check import report, unanswered
 from course_utils.models import build_model, count_parameters, freeze
 
 
 def check_trainable_parameters(
-    answer: int | None, trainable: tuple[str, ...], classes: int
+    answer: int | None, trainable: tuple[str, ...], classes: int, profile: Profile
 ) -> None:
     """Exercise: VGG16 (seed head, profile's image size) parameters that learn with `trainable`."""
     if unanswered(answer):
         return
-    model = freeze(build_model("vgg16", classes, weights=None, head="seed"), trainable)
+    vgg16 = build_model("vgg16", classes, weights=None, head="seed", profile=profile)
+    model = freeze(vgg16, trainable)
     expected = count_parameters(model, trainable_only=True)
     report(
         answer == expected,

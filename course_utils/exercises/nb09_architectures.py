@@ -25,7 +25,9 @@ def check_truncated_parameters(answer: int | None, arch: str, cut: str, classes:
     """Exercise: the parameters of `arch` truncated after block `cut`, with a new linear head."""
     if unanswered(answer):
         return
-    expected = count_parameters(truncate(build_model(arch, classes, weights=None), cut, classes))
+    expected = count_parameters(
+        truncate(build_model(arch, classes, weights=None, image_size=224), cut, classes)
+    )
     report(
         answer == expected,
         f"{expected:,} parameters: the kept blocks plus the new head.",
