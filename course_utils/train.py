@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from course_utils.config import get_device
 from course_utils.data import ArrayDataset
+from course_utils.heads import global_pool
 from course_utils.metrics import classification_scores
 
 CACHE_BUDGET = 2 * 1024**3  # bytes of cached frozen-prefix features that fit() may keep
@@ -56,18 +57,19 @@ def set_train_mode(model: nn.Module) -> nn.Module:
     """
     model.train()
     for block in model.children():
-        params = list(block.parameters())
-        if params and not any(p.requires_grad for p in params):
+        if _is_frozen(block):
             block.eval()
     return model
 
 
-def _on_cuda(device: torch.device) -> bool:
-    return device.type == "cuda"
+def _is_frozen(block: nn.Module) -> bool:
+    """The block has parameters and none of them trains."""
+    params = list(block.parameters())
+    return bool(params) and not any(p.requires_grad for p in params)
 
 
 def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if _on_cuda(device) and x.ndim == 4:  # channels_last lets cuDNN pick its fastest kernels
+    if device.type == "cuda" and x.ndim == 4:  # channels_last lets cuDNN pick its fastest kernels
         return x.to(device, non_blocking=True, memory_format=torch.channels_last)
     return x.to(device)
 
@@ -80,7 +82,7 @@ def _logits_and_labels(
     model.eval()
     all_logits, all_labels = [], []
     for images, labels in loader:
-        with torch.autocast(device.type, dtype=torch.float16, enabled=_on_cuda(device)):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
             logits = model(_to_device(images, device))
         all_logits.append(logits.float().cpu())
         all_labels.append(labels)
@@ -120,24 +122,10 @@ def frozen_prefix_length(model: nn.Module) -> int:
         return 0
     count = 0
     for block in list(model.children())[:-1]:  # the head always trains
-        params = list(block.parameters())
-        if not params or any(p.requires_grad for p in params):
+        if not _is_frozen(block):
             break
         count += 1
     return count
-
-
-class FeatureSet(Dataset):
-    """Precomputed features and their labels, indexed by whole batches like ArrayDataset."""
-
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self.features, self.labels = features, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        return self.features[index], self.labels[index]
 
 
 def _prefix_features(
@@ -147,7 +135,7 @@ def _prefix_features(
     chunks = []
     with (
         torch.no_grad(),
-        torch.autocast(device.type, dtype=torch.float16, enabled=_on_cuda(device)),
+        torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"),
     ):
         for start in range(0, len(dataset), 256):
             images, _ = dataset[list(range(start, min(start + 256, len(dataset))))]
@@ -163,25 +151,19 @@ def cache_frozen_prefix(
     loaders: list[DataLoader | None],
     device: torch.device,
     budget: int = CACHE_BUDGET,
+    verbose: bool = False,
 ) -> tuple[nn.Module, list[DataLoader | None]] | None:
     """Run the frozen leading blocks once; return the rest of the model and loaders of features.
 
     Only when it is exact: the prefix is frozen (and in eval mode during fit), the loaders serve
     an ArrayDataset by whole batches with no augmentation, and the features fit in `budget`.
     The feature loaders reuse each loader's sampler and generator, so batches come in the
-    same order as without the cache.
+    same order as without the cache. verbose: say which blocks were cached, in how long.
     """
-    n = frozen_prefix_length(model)
-    usable = [
-        loader is None
-        or (
-            isinstance(loader.dataset, ArrayDataset)
-            and loader.batch_size is None
-            and loader.dataset.transform is None
-        )
-        for loader in loaders
-    ]
-    if n == 0 or not all(usable):
+    start, n = time.perf_counter(), frozen_prefix_length(model)
+    served = [loader for loader in loaders if loader is not None]
+    fixed = all(isinstance(s.dataset, ArrayDataset) and s.dataset.transform is None for s in served)
+    if n == 0 or not fixed or any(loader.batch_size is not None for loader in served):
         return None
     prefix = model[:n].eval()
     cached = []
@@ -192,14 +174,13 @@ def cache_frozen_prefix(
         features = _prefix_features(prefix, loader.dataset, device, budget)
         if features is None:
             return None
-        cached.append(
-            DataLoader(
-                FeatureSet(features, loader.dataset.labels),
-                sampler=loader.sampler,
-                batch_size=None,
-                generator=loader.generator,
-            )
-        )
+        dataset = TensorDataset(features, loader.dataset.labels)  # indexed by whole batches
+        order = {"sampler": loader.sampler, "generator": loader.generator}  # the same batches
+        cached.append(DataLoader(dataset, batch_size=None, **order))
+    if verbose:
+        frozen = ", ".join(name for name, _ in list(model.named_children())[:n])
+        seconds = time.perf_counter() - start
+        print(f"Frozen {frozen}: computed once ({seconds:.1f} s), not every epoch.")
     return model[n:], cached
 
 
@@ -218,7 +199,8 @@ def cnn_codes(
     upto: str | None = None,
     device: torch.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """CNN codes: each image's output of the blocks up to `upto` (default: all but the head)."""
+    """CNN codes: each image's output of the blocks up to `upto` (default: all but the head),
+    averaged over its positions (heads.global_pool): one C-vector per image."""
     names = [name for name, _ in model.named_children()]
     if upto is not None and upto not in names[:-1]:
         raise ValueError(f"Unknown block {upto!r}. Choose one of: {', '.join(names[:-1])}.")
@@ -228,7 +210,7 @@ def cnn_codes(
     codes, labels = [], []
     for images, batch_labels in loader:
         out = body(_to_device(images, device)).float()
-        codes.append((out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)).cpu())
+        codes.append(global_pool(out).cpu())  # B×C for maps of any rank, as the head pools
         labels.append(batch_labels)
     return torch.cat(codes).numpy(), torch.cat(labels).numpy()
 
@@ -264,6 +246,96 @@ def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
         )
 
 
+def train_epoch(
+    model: nn.Module,
+    batches: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    device: torch.device,
+    scaler: torch.amp.GradScaler,
+    bar: tqdm | None = None,
+    check_labels: bool = False,
+) -> dict[str, float]:
+    """One pass over `batches`, updating the model in the mode the caller set (set_train_mode):
+    the epoch's loss and accuracy (means over images), images and seconds. AMP on CUDA only;
+    check_labels: a clear error if the first batch's labels exceed the model's outputs."""
+    use_amp = device.type == "cuda"
+    loss_sum = torch.zeros((), device=device)
+    predicted, targets = [], []
+    start = time.perf_counter()
+    for images, labels in batches:
+        images, labels = _to_device(images, device), labels.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            logits = model(images)
+            if check_labels:
+                _check_labels(logits, labels)
+                check_labels = False
+            loss = loss_fn(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        # Kept on the device and counted after the epoch: no synchronisation, few ops per batch.
+        loss_sum += loss.detach() * len(labels)
+        predicted.append(logits.detach().argmax(dim=1))
+        targets.append(labels)
+        if bar is not None:
+            bar.update()
+    if use_amp:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    seen = sum(len(labels) for labels in targets)
+    correct = int((torch.cat(predicted) == torch.cat(targets)).sum()) if targets else 0
+    return {
+        "train_loss": float(loss_sum) / seen,
+        "train_accuracy": correct / seen,
+        "train_images": seen,
+        "train_seconds": seconds,
+        "images_per_s": seen / seconds,
+    }
+
+
+class EarlyStopping:
+    """fit's bookkeeping after each epoch: the best epoch, a copy of its weights, when to stop.
+
+    Only blocks with a trainable parameter are copied: a frozen one gets no gradient and runs in
+    eval mode (set_train_mode), so it is left as it is (also if on_epoch_end changed it). Copying
+    all of a ResNet-18 whose head alone trains took longer than training the head."""
+
+    def __init__(self, model: nn.Module, history: History, epochs: int, patience, callback):
+        self.model, self.history, self.epochs = model, history, epochs
+        self.patience, self.callback = patience, callback
+        self.value, self.state = None, None  # the best monitored value, a copy of its weights
+
+    def end_epoch(self, row: dict[str, float]) -> bool:
+        """Record the epoch; copy its weights if it is the best so far. True: stop training."""
+        history, monitor, epoch = self.history, self.history.monitor, row["epoch"]
+        if monitor not in row:
+            raise ValueError(f"Cannot monitor {monitor!r}; choose one of: {', '.join(row)}.")
+        history.epochs.append(row)
+        value, best = row[monitor], self.value
+        if best is None or (value < best if monitor.endswith("loss") else value > best):
+            self.value, history.best_epoch = value, epoch
+            # A copy is only needed if a later epoch may overwrite these weights.
+            self.state = None if epoch == self.epochs else self._changing_state()
+        stop = self.callback is not None and bool(self.callback(history))
+        waited = epoch - history.best_epoch
+        if self.patience is not None and waited >= self.patience and epoch < self.epochs:
+            history.stopped_early = stop = True
+        return stop
+
+    def _changing_state(self) -> dict[str, torch.Tensor]:
+        children = self.model.named_children()
+        frozen = tuple(f"{name}." for name, block in children if _is_frozen(block))
+        state = self.model.state_dict().items()
+        return {k: v.clone() for k, v in state if not k.startswith(frozen)}
+
+    def restore(self) -> None:
+        """Put the best epoch's weights back into the model, unless it was the last epoch."""
+        if self.history.best_epoch != len(self.history.epochs):
+            self.model.load_state_dict(self.state, strict=False)
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -291,7 +363,7 @@ def fit(
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1 (got {epochs}).")
     device = device or get_device()
-    use_amp = _on_cuda(device)
+    use_amp = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last) if use_amp else model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optimizer or make_optimizer(params, lr, weight_decay, device)
@@ -299,81 +371,27 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if val_loader is None and monitor.startswith("val_"):
         monitor = "train_loss"
-    minimise = monitor.endswith("loss")
     history = History(monitor=monitor)
-    best_value, best_state, checked = None, None, False
+    stopping = EarlyStopping(model, history, epochs, patience, on_epoch_end)
     trained, batches = model, [train_loader, val_loader]
-    start = time.perf_counter()
-    cached = cache_frozen_prefix(model, batches, device) if cache_frozen else None
-    if cached is not None:
+    if cache_frozen and (cached := cache_frozen_prefix(model, batches, device, verbose=progress)):
         trained, batches = cached
-        if progress:
-            frozen = [name for name, _ in model.named_children()][: len(model) - len(trained)]
-            print(
-                f"Frozen {', '.join(frozen)}: computed once ({time.perf_counter() - start:.1f} s), "
-                "not every epoch."
-            )
     train_batches, val_batches = batches
-
-    bar = tqdm(total=epochs * len(train_loader), disable=not progress, unit="batch")
-    for epoch in range(1, epochs + 1):
-        set_train_mode(model)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        start = time.perf_counter()
-        for images, labels in train_batches:
-            images, labels = _to_device(images, device), labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = trained(images)
-                if not checked:
-                    _check_labels(logits, labels)
-                    checked = True
-                loss = loss_fn(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            # Accumulate on the device: no synchronisation per batch.
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.detach().argmax(dim=1) == labels).sum()
-            seen += len(labels)
-            bar.update()
-        if _on_cuda(device):
-            torch.cuda.synchronize()
-        train_seconds = time.perf_counter() - start
-        row = {
-            "epoch": epoch,
-            "train_loss": float(loss_sum) / seen,
-            "train_accuracy": float(correct) / seen,
-            "train_images": seen,
-            "train_seconds": train_seconds,
-            "images_per_s": seen / train_seconds,
-        }
-        if val_batches is not None:
-            scores = evaluate(trained, val_batches, device=device, loss_fn=loss_fn)
-            row.update({f"val_{name}": value for name, value in scores.items()})
-        row["epoch_seconds"] = time.perf_counter() - start  # training and validation
-        if monitor not in row:
-            bar.close()
-            raise ValueError(f"Cannot monitor {monitor!r}; choose one of: {', '.join(row)}.")
-        history.epochs.append(row)
-
-        value = row[monitor]
-        improved = best_value is None or (value < best_value if minimise else value > best_value)
-        if improved:
-            best_value, history.best_epoch = value, epoch
-            # A copy is only needed if a later epoch may overwrite these weights.
-            last = epoch == epochs
-            best_state = None if last else {k: v.clone() for k, v in model.state_dict().items()}
-        shown = {k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))}
-        bar.set_postfix(epoch=epoch, **shown)
-        stop = on_epoch_end is not None and bool(on_epoch_end(history))
-        if patience is not None and epoch - history.best_epoch >= patience and epoch < epochs:
-            history.stopped_early = stop = True
-        if stop:
-            break
-    bar.close()
-    if history.best_epoch != len(history.epochs):
-        model.load_state_dict(best_state)
+    with tqdm(total=epochs * len(train_loader), disable=not progress, unit="batch") as bar:
+        for epoch in range(1, epochs + 1):
+            set_train_mode(model)
+            start = time.perf_counter()
+            row = {"epoch": epoch}
+            row |= train_epoch(
+                trained, train_batches, optimizer, loss_fn, device, scaler, bar, epoch == 1
+            )
+            if val_batches is not None:
+                scores = evaluate(trained, val_batches, device=device, loss_fn=loss_fn)
+                row.update({f"val_{name}": value for name, value in scores.items()})
+            row["epoch_seconds"] = time.perf_counter() - start  # training and validation
+            shown = {k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))}
+            bar.set_postfix(epoch=epoch, **shown)
+            if stopping.end_epoch(row):
+                break
+    stopping.restore()
     return history

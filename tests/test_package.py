@@ -44,3 +44,18 @@ def test_course_utils_has_no_import_cycle():
 
     for name in graph:
         visit(name, [])
+
+
+def test_no_module_over_400_lines_and_no_function_over_60():
+    """Small enough to read: the guide course_utils holds itself to (CONTRIBUTING.md)."""
+    long_modules, long_functions = [], []
+    for name, path in MODULES.items():
+        source = path.read_text()
+        if source.count("\n") > 400:
+            long_modules.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 60:
+                    long_functions.append(f"{name}.{node.name}: {length} lines")
+    assert not long_modules and not long_functions, long_modules + long_functions

@@ -7,6 +7,7 @@ from sklearn import metrics as sk
 from torch import nn
 
 from course_utils import train
+from course_utils.config import get_profile
 from course_utils.data import make_loader, make_sample
 from course_utils.models import build_model, freeze
 
@@ -45,7 +46,8 @@ def test_fit_does_exactly_what_a_hand_written_loop_does():
 
     torch.manual_seed(1)  # the same dropout masks
     optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2, fused=True)  # fit's default
-    images = torch.from_numpy(SAMPLE["train_images"]).permute(0, 3, 1, 2).float() / 255
+    # Contiguous NCHW, as make_loader serves it: the same convolution kernels, the same rounding.
+    images = torch.from_numpy(SAMPLE["train_images"]).permute(0, 3, 1, 2).contiguous() / 255
     images, labels = (images - 0.5) / 0.5, torch.from_numpy(SAMPLE["train_labels"].ravel()).long()
     losses = []
     for _ in range(2):
@@ -67,6 +69,20 @@ def test_fit_does_exactly_what_a_hand_written_loop_does():
     assert history["train_loss"][1] == pytest.approx(
         sum(losses[per_epoch:]) / len(images), rel=1e-5
     )
+
+
+@pytest.mark.parametrize("layout", ["rgb", "grey", "grey with a channel axis"])
+def test_loader_batches_are_contiguous(layout):
+    """A permuted (channels-last-strided) batch would make CPU convolutions about 25% slower."""
+    name = "derma" if layout == "rgb" else "xray"
+    images = make_sample(name, image_size=16, num_samples=40, seed=0)["train_images"]
+    if layout == "grey with a channel axis":
+        images = images[..., None]
+    loader = make_loader(images, np.zeros(len(images)), batch_size=8, mean=MEAN, std=STD)
+    batch, _ = next(iter(loader))
+    assert batch.shape == (8, 3, 16, 16) and batch.dtype == torch.float32
+    assert batch.is_contiguous()
+    assert loader.dataset[0][0].is_contiguous()
 
 
 def test_history_records_every_epoch_and_throughput():
@@ -118,6 +134,41 @@ def test_early_stopping_restores_the_best_weights():
         torch.testing.assert_close(value, snapshot[name])
 
 
+def test_best_weights_of_a_partly_frozen_model_are_restored_exactly():
+    # Only the trainable blocks' state is copied each epoch: it must still restore all of it,
+    # BatchNorm statistics of the training block included, and leave frozen blocks as they were.
+    train_loader, val_loader = loaders()
+    model = _frozen_resnet()
+    initial, snapshot = copy.deepcopy(model.state_dict()), {}
+
+    def spoil_after_first_epoch(history):
+        if len(history.epochs) == 1:
+            snapshot.update(copy.deepcopy(model.state_dict()))
+            with torch.no_grad():
+                for p in model.parameters():
+                    if p.requires_grad:
+                        p.mul_(50)
+
+    history = train.fit(
+        model,
+        train_loader,
+        val_loader,
+        epochs=4,
+        optimizer=torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0),
+        patience=2,
+        on_epoch_end=spoil_after_first_epoch,
+        progress=False,
+    )
+    assert history.best_epoch == 1 and history.stopped_early
+    assert not torch.equal(
+        initial["block4.0.bn1.running_mean"], snapshot["block4.0.bn1.running_mean"]
+    )
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, snapshot[name], rtol=0, atol=0, msg=name)
+        if name.startswith(("stem", "block1", "block2", "block3")):
+            assert torch.equal(value, initial[name]), name
+
+
 def test_on_epoch_end_can_stop_training():
     train_loader, _ = loaders()
     history = train.fit(
@@ -127,7 +178,7 @@ def test_on_epoch_end_can_stop_training():
 
 
 def test_frozen_blocks_keep_their_weights_and_batchnorm_statistics():
-    model = build_model("resnet18", 7, weights=None)
+    model = build_model("resnet18", 7, weights=None, profile=get_profile())
     freeze(model, trainable=["block4"])
     before = copy.deepcopy(model.state_dict())
     train_loader, _ = loaders()
@@ -174,7 +225,9 @@ def test_unknown_monitor_and_zero_epochs_are_errors():
 
 def _frozen_resnet(seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)
-    return freeze(build_model("resnet18", 7, weights=None), trainable=["block4"])
+    return freeze(
+        build_model("resnet18", 7, weights=None, profile=get_profile()), trainable=["block4"]
+    )
 
 
 @pytest.mark.parametrize("with_val", [True, False])
@@ -224,7 +277,7 @@ def test_prefix_is_not_cached_when_that_would_change_the_result():
 
 
 def test_cnn_codes_are_pooled_block_outputs():
-    model = build_model("resnet18", 7, weights=None).eval()
+    model = build_model("resnet18", 7, weights=None, profile=get_profile()).eval()
     _, val_loader = loaders()
     codes, labels = train.cnn_codes(model, val_loader, device=torch.device("cpu"))
     assert codes.shape == (len(SAMPLE["val_labels"]), 512)
