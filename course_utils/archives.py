@@ -54,14 +54,18 @@ HAM10000_DATAVERSE = (
     ),
 )
 # The same 10,015 images from the ISIC 2018 Task 3 training set (no checksums are published).
+ISIC_GROUPING_COLUMNS = ("image", "lesion_id", "diagnosis_confirm_type")
 HAM10000_ISIC = tuple(
     RemoteFile(
-        name, tuple(base + name for base in ISIC_BASES), mirror_path=f"{DERMA.folder}/{name}"
+        name,
+        tuple(base + name for base in ISIC_BASES),
+        mirror_path=f"{DERMA.folder}/{name}",
+        columns=columns,  # the CSV is checked for its header, as no checksum is published
     )
-    for name in (
-        "ISIC2018_Task3_Training_Input.zip",
-        "ISIC2018_Task3_Training_GroundTruth.zip",
-        "ISIC2018_Task3_Training_LesionGroupings.csv",
+    for name, columns in (
+        ("ISIC2018_Task3_Training_Input.zip", ()),
+        ("ISIC2018_Task3_Training_GroundTruth.zip", ()),
+        ("ISIC2018_Task3_Training_LesionGroupings.csv", ISIC_GROUPING_COLUMNS),
     )
 )
 CHEST_XRAY = RemoteFile(
@@ -161,7 +165,7 @@ def _read_isic_metadata(truth_csv: Path, groupings_csv: Path) -> pd.DataFrame:
     truth = pd.read_csv(truth_csv)
     _require_columns(truth, ("image", *(c.upper() for c in DERMA_CLASSES)), truth_csv)
     groups = pd.read_csv(groupings_csv)
-    _require_columns(groups, ("image", "lesion_id", "diagnosis_confirm_type"), groupings_csv)
+    _require_columns(groups, ISIC_GROUPING_COLUMNS, groupings_csv)
     one_hot = truth[[c.upper() for c in DERMA_CLASSES]].to_numpy()
     table = pd.DataFrame(
         {"image_id": truth["image"], "dx": np.array(DERMA_CLASSES)[one_hot.argmax(1)]}

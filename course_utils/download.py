@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 # Dataverse and Mendeley answer some scripts with an error page; a browser-like agent avoids it.
@@ -56,6 +57,7 @@ class RemoteFile:
     sha256: str | None = None
     size: int | None = None
     sha256_prefix: str | None = None  # torchvision's weight files carry one in their names
+    columns: tuple[str, ...] = ()  # a CSV without a checksum must at least have these
     mirror_path: str = ""  # where a COURSE_MIRROR keeps it, e.g. "ham10000/<name>"
 
     def urls_to_try(self) -> tuple[str, ...]:
@@ -76,6 +78,10 @@ def file_hash(path: Path, algorithm: str = "sha256") -> str:
 
 def verify(path: Path, remote: RemoteFile) -> str | None:
     """None if the file is what `remote` promises, else what is wrong with it."""
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):  # a rate-limit, error or sign-in page
+        return "the host sent a web page (HTML), not the file: it may limit requests; try later"
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         return f"size {size:,} bytes, expected {remote.size:,}"
@@ -94,6 +100,20 @@ def verify(path: Path, remote: RemoteFile) -> str | None:
             return f"not a readable zip archive ({err}); truncated?"
         if bad:
             return f"zip member {bad} is damaged"
+    if remote.name.endswith(".csv") and not (remote.md5 or remote.sha256):
+        return _csv_problem(path, remote.columns)
+    return None
+
+
+def _csv_problem(path: Path, columns: tuple[str, ...]) -> str | None:
+    """What is wrong with a CSV that has no published checksum: its header, or a cut last line."""
+    text = path.read_bytes()
+    header = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        return f"its header lacks the column(s) {missing} (it has {header[:8]})"
+    if not text.endswith(b"\n") or text.count(b"\n") < 2:
+        return "it ends in the middle of a line: truncated?"
     return None
 
 
@@ -137,8 +157,8 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         raise
     part.parent.mkdir(parents=True, exist_ok=True)
     with response:
-        if start and response.status != 206:  # the server ignored the range: start over
-            start = 0
+        if start and not _continues_at(response, start):  # range ignored or answered from
+            start = 0  # another offset (a 206 from byte 0): start over, never splice
         length = response.headers.get("Content-Length")
         total = int(length) + start if length else None
         with (
@@ -160,6 +180,12 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         raise http.client.IncompleteRead(b"", total - part.stat().st_size)
 
 
+def _continues_at(response: http.client.HTTPResponse, start: int) -> bool:
+    """Is this a 206 whose Content-Range begins exactly where the .part ends?"""
+    content_range = response.headers.get("Content-Range", "")
+    return response.status == 206 and content_range.startswith(f"bytes {start}-")
+
+
 def _unreachable(err: Exception) -> bool:
     reason = getattr(err, "reason", err)
     return isinstance(reason, (socket.gaierror, ConnectionRefusedError))
@@ -171,27 +197,50 @@ def download(
     *,
     retries: int = 3,
     backoff: float = 2.0,
-    timeout: float = 60.0,
+    timeout: float = 15.0,
     manual: str = "",
     progress: bool = True,
 ) -> Path:
     """Fetch `remote` into `folder` (via `name.part`, resumed on retry) unless it is already there.
 
     The file appears under its final name only once verified; a file already there (perhaps put
-    there by hand) is verified too. Raises DownloadError with the manual-download steps when
-    every URL and retry fails.
+    there by hand) is verified too. One process at a time fetches a file (a lock beside it);
+    another that asks meanwhile waits and then uses it. Raises DownloadError with the manual
+    steps when every URL and retry fails.
     """
     dest = Path(folder) / remote.name
     dest.parent.mkdir(parents=True, exist_ok=True)  # the folder the manual steps name exists
     if dest.is_file():
-        if (problem := _verify_once(dest, remote)) is None:
-            return dest
-        steps = manual_steps(remote, folder, [f"the file on disk: {problem}"], manual, verb="use")
-        raise DownloadError(f"Delete {dest}: it is not the expected file.\n{steps}", [problem])
+        return _use_existing(dest, remote, manual)
+    with FileLock(dest.with_name(f".{dest.name}.lock")):
+        if dest.is_file():  # another process fetched it while this one waited
+            return _use_existing(dest, remote, manual)
+        return _fetch_verified(remote, dest, retries, backoff, timeout, manual, progress)
+
+
+def _use_existing(dest: Path, remote: RemoteFile, manual: str) -> Path:
+    """A file already in place, verified (once: a stamp remembers it), or the steps to fix it."""
+    if (problem := _verify_once(dest, remote)) is None:
+        return dest
+    steps = manual_steps(remote, dest.parent, [f"the file on disk: {problem}"], manual, verb="use")
+    raise DownloadError(f"Delete {dest}: it is not the expected file.\n{steps}", [problem])
+
+
+def _fetch_verified(
+    remote: RemoteFile,
+    dest: Path,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    manual: str,
+    progress: bool,
+) -> Path:
+    """Try each URL `retries` times; the verified file lands at `dest` by an atomic rename."""
     part = dest.with_name(dest.name + ".part")
     problems = []
     for url in remote.urls_to_try():
         for attempt in range(1, retries + 1):
+            resumed = part.exists()
             try:
                 _fetch(url, part, timeout, progress)
             except HTTPError as err:
@@ -213,8 +262,9 @@ def download(
                 return dest
             part.unlink()  # never resume from bytes that failed verification
             problems.append(f"{url}: downloaded file failed verification: {problem}")
-            break
-    raise DownloadError(manual_steps(remote, folder, problems, manual), problems)
+            if not resumed:  # a stale or spliced .part gets one more try from the first byte
+                break
+    raise DownloadError(manual_steps(remote, dest.parent, problems, manual), problems)
 
 
 def manual_steps(

@@ -7,6 +7,7 @@ import http.server
 import importlib.util
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +41,17 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_error(404)
             return
         body, start = path.read_bytes(), 0
+        if path.name in server.html_instead:  # a rate-limit page, sent with status 200
+            body = b"<!DOCTYPE html><html><body>Too many requests, try later</body></html>"
+        if server.delay:
+            time.sleep(server.delay)
         if match := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
             start = int(match.group(1))
             if start >= len(body):
                 self.send_error(416)
                 return
+            if path.name in server.range_from_zero:  # a 206 that starts at byte 0 anyway
+                start = 0
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
@@ -64,6 +71,9 @@ class Served:
     url: str
     root: Path
     cut_after: dict[str, int] = field(default_factory=dict)  # file name → bytes sent, once
+    html_instead: set[str] = field(default_factory=set)  # file names answered with a web page
+    range_from_zero: set[str] = field(default_factory=set)  # names whose 206 restarts at byte 0
+    delay: float = 0.0  # seconds before each answer (to make two clients overlap)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
 

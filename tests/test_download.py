@@ -1,7 +1,10 @@
 import hashlib
 import os
+import re
 import socket
 import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -25,7 +28,9 @@ def _remote(server, name="file.bin", payload=PAYLOAD, **checks) -> RemoteFile:
 
 
 def _leftovers(folder):
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """What a download left in `folder`, but its (empty) lock file."""
+    files = folder.iterdir() if folder.exists() else []
+    return sorted(p.name for p in files if not p.name.endswith(".lock"))
 
 
 def test_clean_download_is_verified_and_renamed(http_server, tmp_path):
@@ -97,7 +102,7 @@ def test_an_unreachable_host_gives_the_manual_steps(tmp_path, monkeypatch):
     ):
         assert expected in message
     assert pauses == []  # nobody listens: no point in waiting and retrying
-    assert list((tmp_path / "cache").iterdir()) == []  # a folder to save into, nothing in it
+    assert _leftovers(tmp_path / "cache") == []  # a folder to save into, nothing in it
 
 
 def test_verify_reports_size_and_damaged_members(tmp_path):
@@ -227,3 +232,70 @@ def test_nothing_in_the_course_can_override_a_published_checksum():
     for source in package.rglob("*.py"):
         text = source.read_text()
         assert "REHEARSAL" not in text and "sitecustomize" not in text, source
+
+
+def test_an_html_page_sent_with_status_200_is_not_the_file(http_server, tmp_path):
+    """A host that rate-limits answers a web page with 200: never stamped, the reason given."""
+    remote = _remote(http_server, name="groupings.csv", payload=b"image,lesion_id\nA,1\n")
+    http_server.html_instead.add("groupings.csv")
+    with pytest.raises(DownloadError, match="sent a web page"):
+        download(remote, tmp_path / "cache", progress=False, backoff=0)
+    assert _leftovers(tmp_path / "cache") == []
+    http_server.html_instead.clear()  # the host recovers: the next call gets the real file
+    assert download(remote, tmp_path / "cache", progress=False).read_bytes().startswith(b"image")
+
+
+def test_a_csv_without_checksum_is_checked_for_its_header_and_last_line(http_server, tmp_path):
+    columns = ("image", "lesion_id", "diagnosis_confirm_type")
+    good = b"image,lesion_id,diagnosis_confirm_type\nISIC_1,HAM_1,histo\n"
+    for name, payload, problem in [
+        ("cut.csv", good[:-9], "ends in the middle of a line"),
+        ("other.csv", b"a,b\n1,2\n", "lacks the column(s)"),
+    ]:
+        remote = _remote(http_server, name=name, payload=payload)
+        remote = RemoteFile(remote.name, remote.urls, columns=columns)
+        with pytest.raises(DownloadError, match=re.escape(problem)):
+            download(remote, tmp_path / "cache", progress=False, backoff=0)
+    remote = _remote(http_server, name="good.csv", payload=good)
+    remote = RemoteFile(remote.name, remote.urls, columns=columns)
+    assert download(remote, tmp_path / "cache", progress=False).read_bytes() == good
+    assert _leftovers(tmp_path / "cache") == [".good.csv.verified", "good.csv"]
+
+
+def test_a_206_that_starts_at_byte_0_is_not_spliced_onto_the_part(http_server, tmp_path):
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    remote = _remote(http_server, sha256=sha)
+    http_server.cut_after["file.bin"] = 100_000
+    http_server.range_from_zero.add("file.bin")
+    path = download(remote, tmp_path / "cache", backoff=0, progress=False)
+    assert path.read_bytes() == PAYLOAD  # started over instead of appending the whole file
+
+
+def test_a_stale_part_after_416_is_fetched_again_from_the_first_byte(http_server, tmp_path):
+    """A .part as long as the file but with other bytes: 416 to its Range, then a fresh try."""
+    remote = _remote(http_server, md5=hashlib.md5(PAYLOAD).hexdigest())
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "file.bin.part").write_bytes(os.urandom(len(PAYLOAD)))
+    assert download(remote, tmp_path / "cache", backoff=0, progress=False).read_bytes() == PAYLOAD
+    assert [r for _, r in http_server.requests] == [f"bytes={len(PAYLOAD)}-", None]
+
+
+def test_two_processes_downloading_one_file_get_it_whole_and_once(http_server, tmp_path):
+    """Two notebooks open at once: one fetches, the other waits for the lock, then uses it."""
+    remote = _remote(http_server, md5=hashlib.md5(PAYLOAD).hexdigest())
+    http_server.delay = 1.0
+    code = (
+        "import sys; from pathlib import Path; from course_utils.download import RemoteFile, "
+        "download; print(download(RemoteFile(sys.argv[1], (sys.argv[2],), md5=sys.argv[3]), "
+        "Path(sys.argv[4]), progress=False))"
+    )
+    args = [remote.name, remote.urls[0], remote.md5, str(tmp_path / "cache")]
+    clients = [
+        subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [client.communicate(timeout=120)[0].strip() for client in clients]
+    assert [client.returncode for client in clients] == [0, 0]
+    assert outputs == [str(tmp_path / "cache" / "file.bin")] * 2
+    assert (tmp_path / "cache" / "file.bin").read_bytes() == PAYLOAD
+    assert len(http_server.requests) == 1  # the second process used the first one's file
