@@ -13,7 +13,6 @@ from course_utils.catalog import DATASETS, DERMA, DERMA_CLASSES, XRAY, XRAY_CLAS
 from course_utils.config import data_dir
 from course_utils.decode import decode_images
 from course_utils.download import (
-    AGAIN,
     DownloadError,
     RemoteFile,
     download,
@@ -95,12 +94,11 @@ def _fetch_all(files: tuple[RemoteFile, ...], folder: Path, manual: str) -> list
         try:
             paths.append(download(remote, folder, manual=manual))
         except DownloadError as err:
-            failures.append(str(err))
+            failures.append(err.steps)
             problems += err.problems
     if failures:
         count = f"{len(failures)} of {len(files)} files" if len(files) > 1 else "the file"
-        steps = "\n\n".join(f.replace(f"\n{AGAIN}", "") for f in failures)
-        raise DownloadError(f"Missing {count}:\n\n{steps}\n{AGAIN}", problems)
+        raise DownloadError(f"Missing {count}:\n\n" + "\n\n".join(failures), problems)
     return paths
 
 
@@ -123,7 +121,7 @@ def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:
             archive, truth_zip, groupings = _fetch_all(HAM10000_ISIC, folder, manual="")
         except DownloadError as isic_error:
             raise DownloadError(
-                f"{dataverse_error}\n\nThe ISIC 2018 copy failed too:\n{isic_error}",
+                f"{dataverse_error.steps}\n\nThe ISIC 2018 copy failed too:\n{isic_error.steps}",
                 dataverse_error.problems + isic_error.problems,
             ) from None
         images = folder / "ISIC2018_images"

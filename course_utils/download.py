@@ -34,8 +34,9 @@ MIRROR_ENV = "COURSE_MIRROR"
 class DownloadError(RuntimeError):
     """A file could not be fetched or verified; the message says how to get it by hand."""
 
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, steps: str, problems: list[str] | None = None) -> None:
+        super().__init__(f"{steps}\n{AGAIN}")
+        self.steps = steps  # what went wrong and how to get the file(s) by hand
         self.problems = problems or []  # what went wrong, one line per URL tried
 
     def reason(self) -> str:
@@ -287,7 +288,6 @@ def manual_steps(
         checks.append(f"{remote.size:,} bytes")
     if checks:
         lines.append(f"  3. It should have {', '.join(checks)}.")
-    lines.append(AGAIN)
     if part.exists():
         lines.append(
             f"({part.stat().st_size:,} bytes are kept in {part.name}; the next try resumes.)"
