@@ -70,7 +70,7 @@ class ArrayDataset(Dataset):
         single = isinstance(index, int)
         batch = self.images[[index] if single else index]
         # NHWC → NCHW, copied while still uint8: a permuted view would reach the network with
-        # channels-last strides, which CPU convolutions run about a quarter slower.
+        # channels-last strides (reported 25 % slower on one CPU; `fit_overhead.py --strided`).
         x = batch.unsqueeze(1) if batch.ndim == 3 else batch.permute(0, 3, 1, 2).contiguous()
         x = x.float().div_(255).expand(-1, 3, -1, -1)
         x = (x - self.mean) / self.std
