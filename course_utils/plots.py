@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,7 +13,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from course_utils.metrics import confusion_matrix
-from course_utils.train import History
+
+if TYPE_CHECKING:  # for the type hint only: plotting needs nothing of training at run time
+    from course_utils.train import History
 
 
 def plot_curves(
