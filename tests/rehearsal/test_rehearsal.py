@@ -177,9 +177,10 @@ def test_prefetch_prepares_the_laptop_and_workshop_sizes(mirror, tmp_path: Path)
 @pytest.mark.parametrize("name", ["derma", "xray"])
 def test_medmnist_through_the_mirror(name: str, mirror, monkeypatch) -> None:
     """The MedMNIST+ npz files come through COURSE_MIRROR too (official splits kept)."""
+    from course_utils.config import get_profile
     from course_utils.datasets import load_dataset
 
     monkeypatch.setenv("COURSE_MIRROR", mirror.url)
-    data = load_dataset(name, source="medmnist", image_size=32)
+    data = load_dataset(name, source="medmnist", image_size=32, profile=get_profile("smoke"))
     assert data.source.startswith(("DermaMNIST", "PneumoniaMNIST")) and "64 px file" in data.source
     assert set(data.official_split) == {"train", "val", "test"} and data.images.shape[1] == 32
