@@ -17,8 +17,8 @@ from course_utils.download import (
     RemoteFile,
     download,
     manual_steps,
-    safe_extract,
 )
+from course_utils.extract import safe_extract
 from course_utils.imageset import ImageSet
 
 DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"

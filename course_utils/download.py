@@ -1,4 +1,4 @@
-"""Downloads that stream, resume, verify and rename atomically; zip extraction that is safe."""
+"""Downloads that stream, resume, verify and rename atomically, with the steps to do it by hand."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import contextlib
 import hashlib
 import http.client
 import os
-import shutil
 import socket
-import stat
 import time
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
@@ -22,7 +20,6 @@ from tqdm.auto import tqdm
 # Dataverse and Mendeley answer some scripts with an error page; a browser-like agent avoids it.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) course_utils"
 CHUNK = 1 << 20
-JUNK = ("__MACOSX/", ".DS_Store", "/._")  # macOS metadata that zips often carry
 
 
 AGAIN = "Then run the notebook cell (or `python -m course_utils.prefetch`) again."
@@ -42,10 +39,6 @@ class DownloadError(RuntimeError):
     def reason(self) -> str:
         """The first thing that went wrong, in one line."""
         return self.problems[0] if self.problems else str(self).splitlines()[0]
-
-
-class UnsafeArchiveError(ValueError):
-    """An archive entry would escape the target folder or is a link."""
 
 
 @dataclass(frozen=True)
@@ -293,48 +286,3 @@ def manual_steps(
             f"({part.stat().st_size:,} bytes are kept in {part.name}; the next try resumes.)"
         )
     return "\n".join(lines)
-
-
-def _is_junk(name: str) -> bool:
-    return name.startswith("__MACOSX/") or any(j in f"/{name}" for j in JUNK[1:])
-
-
-def safe_extract(archive: Path, target: Path) -> Path:
-    """Extract a zip into `target` (skipping macOS junk), all or nothing.
-
-    Entries with absolute paths, `..` or symbolic links are refused before anything is written.
-    """
-    target = Path(target)
-    if target.is_dir():
-        return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            members = []
-            for info in zf.infolist():
-                path = PurePosixPath(info.filename.replace("\\", "/"))
-                if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
-                    raise UnsafeArchiveError(
-                        f"{archive.name} holds an entry that would be written outside the "
-                        f"target folder: {info.filename!r}. The archive is not the published one; "
-                        f"delete {archive} and download it again."
-                    )
-                if stat.S_ISLNK(info.external_attr >> 16):
-                    raise UnsafeArchiveError(
-                        f"{archive.name} holds a symbolic link {info.filename!r}; refusing to "
-                        f"extract it. Delete {archive} and download it again."
-                    )
-                if not _is_junk(info.filename):
-                    members.append(info)
-            for info in members:
-                zf.extract(info, partial)
-        partial.mkdir(exist_ok=True)
-        os.replace(partial, target)
-    except (zipfile.BadZipFile, EOFError) as err:
-        raise DownloadError(
-            f"{archive} is damaged ({err}); delete it and download it again."
-        ) from err
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
