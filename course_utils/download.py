@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import os
-import socket
+import shutil
 import time
 import zipfile
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import BinaryIO
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from course_utils.config import DATA_DIR_ENV
+
 # Dataverse and Mendeley answer some scripts with an error page; a browser-like agent avoids it.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) course_utils"
 CHUNK = 1 << 20
+TIMEOUT = 10.0  # seconds a connection, or one read, may wait for the host
+DEADLINE = 30.0  # seconds after which no new try of a file starts (a running transfer goes on)
+MIN_RATE = 16_000.0  # bytes/s: a transfer slower than this over RATE_WINDOW s is given up
+RATE_WINDOW = 15.0
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 AGAIN = "Then run the notebook cell (or `python -m course_utils.prefetch`) again."
@@ -137,7 +147,19 @@ def _verify_once(path: Path, remote: RemoteFile) -> str | None:
     return problem
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
+class _NoAnswer(OSError):
+    """The host sent no answer at all (no name, nobody listening, silence): try the next URL."""
+
+
+class _LocalWriteError(OSError):
+    """Writing the .part failed on this machine (disk full, read-only): no URL will help."""
+
+
+class _Trickle(OSError):
+    """Bytes arrive, but too slowly to ever finish."""
+
+
+def _fetch(url: str, part: Path, timeout: float, progress: bool, min_rate: float) -> None:
     """Stream `url` into `part`, continuing after the bytes already there when the server allows."""
     start = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
@@ -149,29 +171,44 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
         if err.code == 416 and start:  # nothing left to send: the .part is complete
             return
         raise
-    part.parent.mkdir(parents=True, exist_ok=True)
+    except (URLError, OSError, http.client.HTTPException) as err:
+        raise _NoAnswer(str(getattr(err, "reason", err))) from err
     with response:
         if start and not _continues_at(response, start):  # range ignored or answered from
             start = 0  # another offset (a 206 from byte 0): start over, never splice
         length = response.headers.get("Content-Length")
         total = int(length) + start if length else None
-        with (
-            open(part, "ab" if start else "wb") as f,
-            tqdm(
-                total=total,
-                initial=start,
-                unit="B",
-                unit_scale=True,
-                desc=part.stem,
-                disable=not progress,
-                leave=False,
-            ) as bar,
-        ):
-            while chunk := response.read(CHUNK):
-                f.write(chunk)
-                bar.update(len(chunk))
+        try:
+            f = open(part, "ab" if start else "wb")  # noqa: SIM115 (closed below)
+        except OSError as err:
+            raise _LocalWriteError(err.errno, err.strerror, str(part)) from None
+        with f, tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, desc=part.stem,
+            disable=not progress, leave=False,
+        ) as bar:  # fmt: skip
+            _stream(response, f, bar, min_rate)
     if total is not None and part.stat().st_size < total:
         raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+
+
+def _stream(response: http.client.HTTPResponse, f: BinaryIO, bar: tqdm, min_rate: float) -> None:
+    """Copy what arrives into `f`; stop when a window of RATE_WINDOW s brings under min_rate B/s."""
+    window_start, window_bytes = time.monotonic(), 0
+    while chunk := response.read1(CHUNK):  # read1: what has arrived, so a trickle is seen
+        try:
+            f.write(chunk)
+        except OSError as err:
+            raise _LocalWriteError(err.errno, err.strerror, f.name) from None
+        bar.update(len(chunk))
+        window_bytes += len(chunk)
+        elapsed = time.monotonic() - window_start
+        if elapsed >= RATE_WINDOW:
+            if window_bytes < min_rate * elapsed:
+                raise _Trickle(
+                    f"the network brings only {window_bytes / elapsed / 1000:.1f} kB/s "
+                    f"(under {min_rate / 1000:.0f} kB/s for {elapsed:.0f} s)"
+                )
+            window_start, window_bytes = time.monotonic(), 0
 
 
 def _continues_at(response: http.client.HTTPResponse, start: int) -> bool:
@@ -180,9 +217,14 @@ def _continues_at(response: http.client.HTTPResponse, start: int) -> bool:
     return response.status == 206 and content_range.startswith(f"bytes {start}-")
 
 
-def _unreachable(err: Exception) -> bool:
-    reason = getattr(err, "reason", err)
-    return isinstance(reason, (socket.gaierror, ConnectionRefusedError))
+def _retry_after(err: HTTPError) -> float | None:
+    """The seconds a 429 or 503 asks the client to wait (Retry-After: seconds or a date)."""
+    value = (err.headers or {}).get("Retry-After", "")
+    if value.strip().isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    return None
 
 
 def download(
@@ -191,7 +233,9 @@ def download(
     *,
     retries: int = 3,
     backoff: float = 2.0,
-    timeout: float = 15.0,
+    timeout: float = TIMEOUT,
+    deadline: float = DEADLINE,
+    min_rate: float = MIN_RATE,
     manual: str = "",
     progress: bool = True,
 ) -> Path:
@@ -199,17 +243,47 @@ def download(
 
     The file appears under its final name only once verified; a file already there (perhaps put
     there by hand) is verified too. One process at a time fetches a file (a lock beside it);
-    another that asks meanwhile waits and then uses it. Raises DownloadError with the manual
-    steps when every URL and retry fails.
+    another that asks meanwhile waits and then uses it. A host that does not answer within
+    `timeout` s is left for the next URL; no new try starts after `deadline` s; a transfer slower
+    than `min_rate` B/s is given up. Raises DownloadError with the manual steps when all fails.
     """
     dest = Path(folder) / remote.name
-    dest.parent.mkdir(parents=True, exist_ok=True)  # the folder the manual steps name exists
     if dest.is_file():
         return _use_existing(dest, remote, manual)
-    with FileLock(dest.with_name(f".{dest.name}.lock")):
+    lock = _lock_beside(dest, remote, manual)
+    try:
         if dest.is_file():  # another process fetched it while this one waited
             return _use_existing(dest, remote, manual)
-        return _fetch_verified(remote, dest, retries, backoff, timeout, manual, progress)
+        limits = (retries, backoff, timeout, deadline, min_rate)
+        return _fetch_verified(remote, dest, limits, manual, progress)
+    finally:
+        lock.release()
+
+
+def _lock_beside(dest: Path, remote: RemoteFile, manual: str) -> FileLock:
+    """The cross-process lock of `dest`, held; a folder that cannot be written says so."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)  # the folder the manual steps name exists
+        lock = FileLock(dest.with_name(f".{dest.name}.lock"))
+        lock.acquire()
+    except OSError as err:
+        raise _cannot_write(remote, dest, err, manual) from None
+    return lock
+
+
+def _cannot_write(remote: RemoteFile, dest: Path, err: OSError, manual: str) -> DownloadError:
+    """The error when this machine cannot write the file: its disk is full or read-only."""
+    if err.errno in DISK_FULL:
+        free = shutil.disk_usage(dest.parent).free if dest.parent.exists() else 0
+        need = f"{remote.size:,} bytes are needed, " if remote.size else ""
+        cause = f"the disk is full ({need}{free:,} bytes are free in {dest.parent})"
+    else:
+        cause = f"{dest.parent} cannot be written ({err.strerror or err}; read-only?)"
+    fix = (
+        f"Free some space, or point {DATA_DIR_ENV} at a folder with room you can write to, "
+        f"or put the file there by hand as below."
+    )
+    return DownloadError(manual_steps(remote, dest.parent, [cause, fix], manual), [cause])
 
 
 def _use_existing(dest: Path, remote: RemoteFile, manual: str) -> Path:
@@ -223,31 +297,45 @@ def _use_existing(dest: Path, remote: RemoteFile, manual: str) -> Path:
 def _fetch_verified(
     remote: RemoteFile,
     dest: Path,
-    retries: int,
-    backoff: float,
-    timeout: float,
+    limits: tuple[int, float, float, float, float],
     manual: str,
     progress: bool,
 ) -> Path:
-    """Try each URL `retries` times; the verified file lands at `dest` by an atomic rename."""
+    """Try each URL up to `retries` times within the deadline; verified, the file is renamed."""
+    retries, backoff, timeout, deadline, min_rate = limits
     part = dest.with_name(dest.name + ".part")
-    problems = []
+    problems: list[str] = []
+    ends = time.monotonic() + deadline
+    if (room := _room_problem(remote, part)) is not None:
+        raise _cannot_write(remote, dest, room, manual)
     for url in remote.urls_to_try():
         for attempt in range(1, retries + 1):
+            if (left := ends - time.monotonic()) <= 0:
+                problems.append(f"gave up: no try starts after {deadline:.0f} s (the deadline)")
+                raise DownloadError(manual_steps(remote, dest.parent, problems, manual), problems)
             resumed = part.exists()
+            wait = backoff * attempt
             try:
-                _fetch(url, part, timeout, progress)
+                _fetch(url, part, min(timeout, max(left, 1.0)), progress, min_rate)
+            except _LocalWriteError as err:
+                part.unlink(missing_ok=True)  # a full disk needs the space back
+                raise _cannot_write(remote, dest, err, manual) from None
             except HTTPError as err:
                 problems.append(f"{url}: HTTP {err.code} {err.reason}")
-                if 400 <= err.code < 500:  # retrying will not change the answer
+                asked = _retry_after(err) if err.code in (429, 503) else None
+                if asked is not None and asked > ends - time.monotonic():
+                    problems.append(f"{url}: the host asks to wait {asked:.0f} s; try later")
                     break
-                time.sleep(backoff * attempt)
+                if 400 <= err.code < 500 and err.code not in (408, 429):
+                    break  # retrying will not change the answer
+                time.sleep(min(asked if asked is not None else wait, max(left, 0)))
                 continue
+            except (_NoAnswer, _Trickle) as err:  # the next URL may do better; this one won't
+                problems.append(f"{url}: {type(err.__cause__ or err).__name__}: {err}")
+                break
             except (URLError, OSError, http.client.HTTPException) as err:
                 problems.append(f"{url}: {type(err).__name__}: {err}")
-                if _unreachable(err):  # no DNS, nobody listening: retrying at once won't help
-                    break
-                time.sleep(backoff * attempt)
+                time.sleep(min(wait, max(left, 0)))
                 continue  # the next attempt resumes from what the .part holds
             problem = verify(part, remote)
             if problem is None:
@@ -259,6 +347,17 @@ def _fetch_verified(
             if not resumed:  # a stale or spliced .part gets one more try from the first byte
                 break
     raise DownloadError(manual_steps(remote, dest.parent, problems, manual), problems)
+
+
+def _room_problem(remote: RemoteFile, part: Path) -> OSError | None:
+    """A disk-full error before the first byte, when the file's size is known and will not fit."""
+    if remote.size is None:
+        return None
+    have = part.stat().st_size if part.exists() else 0
+    free = shutil.disk_usage(part.parent).free
+    if free < remote.size - have:
+        return OSError(errno.ENOSPC, f"{remote.size - have:,} bytes needed, {free:,} free")
+    return None
 
 
 def manual_steps(

@@ -28,7 +28,7 @@ def _smoke_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files with HTTP Range support; can drop the connection once, mid-file."""
+    """Serves files with HTTP Range support, and misbehaves on request as real hosts do."""
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
@@ -36,16 +36,37 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
         server: Served = self.server.served
         server.requests.append((self.path, self.headers.get("Range")))
+        if target := server.redirects.get(self.path):
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path = Path(self.translate_path(self.path))
         if not path.is_file():
             self.send_error(404)
             return
+        if path.name in server.stall:  # accept the connection, never answer
+            server.released.wait(60)
+            self.close_connection = True
+            return
+        if answers := server.statuses.get(path.name):  # e.g. (429, {"Retry-After": "1"})
+            code, headers = answers.pop(0)
+            self.send_response(code)
+            for key, value in {"Content-Length": "0", **headers}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            return
+        self._send_file(server, path)
+
+    def _send_file(self, server: Served, path: Path) -> None:
         body, start = path.read_bytes(), 0
         if path.name in server.html_instead:  # a rate-limit page, sent with status 200
             body = b"<!DOCTYPE html><html><body>Too many requests, try later</body></html>"
         if server.delay:
             time.sleep(server.delay)
-        if match := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if match and path.name not in server.ignore_range:
             start = int(match.group(1))
             if start >= len(body):
                 self.send_error(416)
@@ -56,11 +77,20 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
+        extra = server.extra_length.pop(path.name, 0)  # promise more bytes than are sent, once
+        self.send_header("Content-Length", str(len(body) - start + extra))
         self.end_headers()
+        if path.name in server.trickle:  # one byte per interval until the client gives up
+            for byte in body[start:]:
+                if server.released.wait(server.trickle[path.name]):
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            self.close_connection = True
+            return
         cut = server.cut_after.pop(path.name, None)
         self.wfile.write(body[start:] if cut is None else body[start : start + cut])
-        if cut is not None:
+        if cut is not None or extra:
             self.close_connection = True  # the client sees fewer bytes than promised
 
 
@@ -74,6 +104,13 @@ class Served:
     html_instead: set[str] = field(default_factory=set)  # file names answered with a web page
     range_from_zero: set[str] = field(default_factory=set)  # names whose 206 restarts at byte 0
     delay: float = 0.0  # seconds before each answer (to make two clients overlap)
+    stall: set[str] = field(default_factory=set)  # names whose requests are never answered
+    trickle: dict[str, float] = field(default_factory=dict)  # name → seconds between bytes
+    statuses: dict[str, list] = field(default_factory=dict)  # name → [(code, headers)], in turn
+    ignore_range: set[str] = field(default_factory=set)  # names always sent whole, with 200
+    extra_length: dict[str, int] = field(default_factory=dict)  # name → bytes promised, unsent
+    redirects: dict[str, str] = field(default_factory=dict)  # request path → Location
+    released: threading.Event = field(default_factory=threading.Event)  # set at teardown
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
 
@@ -88,6 +125,7 @@ def http_server(tmp_path: Path) -> Iterator[Served]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.served
+    server.served.released.set()  # stalled and trickling answers end
     server.shutdown()
     server.server_close()
 
