@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from filelock import FileLock
 from torch import nn
 from torch.utils.data import DataLoader
 
 from course_utils.config import Profile
+from course_utils.download import file_hash
 from course_utils.metrics import f1_table
 from course_utils.train import History, fit, predict
 
@@ -61,8 +64,25 @@ def run_info(name: str, profile: Profile) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _damage(folder: Path, info: dict, names: Sequence[str]) -> str | None:
+    """What is wrong with a kept run's files, checked against the sha256s its info.json keeps."""
+    recorded = info.get("sha256", {})
+    for file_name in names:
+        path = folder / file_name
+        if file_name not in recorded:
+            return f"{path} was kept without a checksum (by an older course_utils)"
+        if not path.is_file():
+            return f"{path} is missing"
+        if (actual := file_hash(path)) != recorded[file_name]:
+            return f"{path} is damaged (sha256 {actual[:12]}…, kept as {recorded[file_name][:12]}…)"
+    return None
+
+
 def load_run(name: str, source: str, profile: Profile, recipe: dict | None = None) -> Run | None:
-    """The kept run `name` of this profile, if made from the same data source (and recipe)."""
+    """The kept run `name` of this profile, if made from the same data source (and recipe).
+
+    A kept run whose files do not match the checksums it was kept with is not used (it says so).
+    """
     folder = _folder(name, profile)
     info = run_info(name, profile)
     if (
@@ -70,6 +90,12 @@ def load_run(name: str, source: str, profile: Profile, recipe: dict | None = Non
         or info.get("source") != source
         or (recipe is not None and info.get("recipe") != recipe)
     ):
+        return None
+    kept_files = [
+        n for n in ("predictions.npz", "history.csv", "weights.pt") if (folder / n).exists()
+    ]
+    if problem := _damage(folder, info, kept_files or ["predictions.npz"]):
+        print(f"{name}: not reusing the kept run: {problem}. It is made again.")
         return None
     with np.load(folder / "predictions.npz") as saved:
         probs, labels = saved["probs"], saved["labels"]
@@ -89,41 +115,85 @@ def save_run(
     history: History | None = None,
     model: nn.Module | None = None,
 ) -> Run:
-    """Keep a run (replacing an older one of the same name); written whole or not at all."""
+    """Keep a run (replacing an older one of the same name); written whole or not at all.
+
+    Where it cannot be written (a read-only or full disk) the run is returned all the same,
+    with a line saying it was not kept.
+    """
     folder = _folder(name, profile)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
     info = {**info, "name": name, "profile": profile.name, "saved": time.strftime("%Y-%m-%d %H:%M")}
-    np.savez(partial / "predictions.npz", probs=probs, labels=labels)
     if history is not None:
-        history.to_frame().reset_index().to_csv(partial / "history.csv", index=False)
         info |= {
             "monitor": history.monitor,
             "best_epoch": history.best_epoch,
             "stopped_early": history.stopped_early,
         }
+    run = Run(name, probs, labels, info, history)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(folder.with_name(f".{name}.lock")):
+            partial = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=folder.parent))
+            try:
+                _write_run(partial, run, model)
+                _swap_in(partial, folder)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
+    except OSError as err:
+        print(
+            f"{name}: this run could not be kept in {folder.parent} ({err.strerror or err}); it is "
+            f"used from memory and made again next time. Point {RESULTS_ENV} at a folder you can "
+            f"write to, to keep runs."
+        )
+    return run
+
+
+def _write_run(partial: Path, run: Run, model: nn.Module | None) -> None:
+    """A run's files in `partial`, info.json last with the sha256 of each of the others."""
+    np.savez(partial / "predictions.npz", probs=run.probs, labels=run.labels)
+    if run.history is not None:
+        run.history.to_frame().reset_index().to_csv(partial / "history.csv", index=False)
     if model is not None:
         torch.save(model.state_dict(), partial / "weights.pt")
-    (partial / "info.json").write_text(json.dumps(info, indent=1, default=str))
-    shutil.rmtree(folder, ignore_errors=True)
+    run.info["sha256"] = {p.name: file_hash(p) for p in sorted(partial.iterdir())}
+    (partial / "info.json").write_text(json.dumps(run.info, indent=1, default=str))
+
+
+def _swap_in(partial: Path, folder: Path) -> None:
+    """Put `partial` at `folder`: the old run is moved aside first, never deleted in place."""
+    if not folder.exists():
+        os.replace(partial, folder)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+    os.replace(folder, old / folder.name)  # a kill here leaves no run (made again), never half
     os.replace(partial, folder)
-    return Run(name, probs, labels, info, history)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_weights(model: nn.Module, name: str, profile: Profile, skip_head: bool = False) -> None:
     """Load a kept run's weights into `model` (all but the head with skip_head, for transfer)."""
-    path = _folder(name, profile) / "weights.pt"
+    folder = _folder(name, profile)
+    path = folder / "weights.pt"
     if not path.is_file():
         raise FileNotFoundError(
             f"No kept weights for run {name!r} ({path}). Run the notebook that trains it first."
         )
+    if problem := _damage(folder, run_info(name, profile) or {}, ["weights.pt"]):
+        raise ValueError(
+            f"Run {name!r} cannot be used: {problem}. Delete {folder} and run the notebook that "
+            f"trains it again (or pass rerun=True there)."
+        )
+    _load_state(model, path, skip_head)
+
+
+def _load_state(model: nn.Module, path: Path, skip_head: bool = False) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if skip_head:
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
     missing, _ = model.load_state_dict(state, strict=not skip_head)
     if skip_head and any(not k.startswith("head.") for k in missing):
-        raise ValueError(f"Run {name!r} does not fit this model: missing {missing[:5]}.")
+        raise ValueError(
+            f"Run {path.parent.name!r} does not fit this model: missing {missing[:5]}."
+        )
 
 
 def layout_digest(model: nn.Module) -> str:
@@ -178,7 +248,7 @@ def reuse(
     """The kept run that train_or_load would reuse, its weights loaded into `model`; else None."""
     kept = load_run(name, source, profile, recipe_of(model, info, fit_kwargs))
     if kept is not None:
-        load_weights(model, name, profile)
+        _load_state(model, _folder(name, profile) / "weights.pt")  # load_run checked its sha256
         print(f"{name}: reusing the run kept on {kept.info['saved']} (rerun=True trains again).")
     return kept
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -171,3 +175,43 @@ def slide_builder():
 def built_slides(slide_builder, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Every deck built once per test session; the pages, in order."""
     return slide_builder.build_all(tmp_path_factory.mktemp("slides"))
+
+
+# A read-only file system over `$0`, then the command: a USB stick mounted read-only, for real. A
+# private mount namespace keeps the mount to that one process; it works as root (who would
+# ignore a chmod) and, through a user namespace, as anyone else where the kernel allows it.
+READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", READ_ONLY]
+
+
+@dataclass
+class ReadOnly:
+    """A folder that the processes `run` starts see as a read-only file system."""
+
+    folder: Path
+
+    def run(self, code: str, data: Path | None = None) -> subprocess.CompletedProcess:
+        """Run Python `code` with data (default: the folder) and results/ in the folder."""
+        env = {
+            **os.environ,
+            "COURSE_DATA_DIR": str(data or self.folder),
+            "COURSE_RESULTS_DIR": str(self.folder / "results"),
+        }
+        python = [sys.executable, "-c", textwrap.dedent(code)]
+        return subprocess.run(
+            [*UNSHARE, str(self.folder), *python], capture_output=True, text=True, timeout=300,
+            env=env,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> ReadOnly:
+    """ReadOnly(tmp_path/"stick"), skipped where this machine cannot mount a folder read-only."""
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    probe = subprocess.run(
+        [*UNSHARE, str(folder), "touch", str(folder / "probe")], capture_output=True, text=True
+    )
+    if "Read-only file system" not in probe.stderr:
+        pytest.skip(f"cannot mount a folder read-only here: {probe.stderr.strip()[:200]}")
+    return ReadOnly(folder)

@@ -155,45 +155,13 @@ def test_a_file_too_big_for_the_free_space_is_refused_before_the_first_byte(http
     assert http_server.requests == []
 
 
-# A read-only file system over `$0`, then Python: a USB stick mounted read-only, for real. A
-# private mount namespace keeps the mount to this one process, and works as root (who would
-# ignore a chmod) and, through a user namespace, as anyone else where the kernel allows it.
-READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
-
-
-def _child_in(folder, code: str) -> subprocess.CompletedProcess:
-    """Run `code` in a process that sees `folder` as a read-only file system (data, results)."""
-    env = {
-        **os.environ,
-        "COURSE_DATA_DIR": str(folder),
-        "COURSE_RESULTS_DIR": str(folder / "results"),
-    }
-    command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", READ_ONLY]
-    probe = subprocess.run([*command, str(folder), "touch", str(folder / "probe")],
-                           capture_output=True, text=True)  # fmt: skip
-    if "Read-only file system" not in probe.stderr:
-        pytest.skip(f"cannot mount a read-only folder here: {probe.stderr.strip()[:200]}")
-    python = [sys.executable, "-c", textwrap.dedent(code)]
-    return subprocess.run([*command, str(folder), *python], capture_output=True, text=True,
-                          timeout=180, env=env)  # fmt: skip
-
-
-@pytest.fixture
-def read_only(tmp_path):
-    """A folder the children of _child_in see read-only."""
-    folder = tmp_path / "stick"
-    folder.mkdir()
-    return folder
-
-
 def test_a_read_only_folder_says_so_instead_of_a_raw_oserror(http_server, read_only):
     remote = _remote(http_server)
-    result = _child_in(
-        read_only,
+    result = read_only.run(
         f"""
         from course_utils.download import DownloadError, RemoteFile, download
         try:
-            download(RemoteFile("file.bin", ({remote.urls[0]!r},)), {str(read_only)!r})
+            download(RemoteFile("file.bin", ({remote.urls[0]!r},)), {str(read_only.folder)!r})
         except DownloadError as err:
             print(err)
     """,
@@ -203,8 +171,7 @@ def test_a_read_only_folder_says_so_instead_of_a_raw_oserror(http_server, read_o
 
 
 def test_an_empty_read_only_data_folder_falls_back_to_the_sample_in_smoke(read_only):
-    result = _child_in(
-        read_only,
+    result = read_only.run(
         """
         from course_utils.config import get_profile
         from course_utils.datasets import load_dataset
