@@ -14,6 +14,7 @@ import pandas as pd
 from course_utils.archives import HAM10000_COLUMNS, prepare_original, prepared_path, xray_patient
 from course_utils.catalog import DATASETS, MEDMNIST_CITE, MEDMNIST_RECORD
 from course_utils.config import Profile
+from course_utils.data import check_integer
 from course_utils.decode import decode_image, decode_images
 from course_utils.download import DownloadError
 from course_utils.imageset import ImageSet
@@ -97,7 +98,15 @@ def load_dataset(
         raise ValueError(f"Unknown dataset {name!r}. Choose one of: {', '.join(NAMES)}.")
     if source not in SOURCE_KINDS:
         raise ValueError(f"Unknown source {source!r}. Choose one of: {', '.join(SOURCE_KINDS)}.")
-    size = image_size or profile.image_size
+    if on_error not in ("stop", "skip"):
+        raise ValueError(
+            f"on_error must be 'stop' (an unreadable image is an error) or 'skip' (it is left "
+            f"out), got {on_error!r}."
+        )
+    if max_samples is not None and max_samples != -1:  # -1: the profile's; None: all images
+        check_integer(max_samples, "max_samples", 1, "images; None: all, -1: the profile's")
+    size = profile.image_size if image_size is None else image_size
+    size = check_integer(size, "image_size", 1, "pixels per side; None: the profile's")
     limit = profile.max_samples if max_samples == -1 else max_samples
     if source == "auto":
         source = "original" if prepared_path(name, size).is_file() else "medmnist"

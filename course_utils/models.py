@@ -19,6 +19,7 @@ import torchvision
 from torch import nn
 
 from course_utils.config import Profile
+from course_utils.data import check_integer
 from course_utils.download import DownloadError, RemoteFile, download
 from course_utils.heads import HEADS, make_head
 from course_utils.lite0 import (  # noqa: F401 (LITE_BN_MOMENTUM: experiments)
@@ -263,6 +264,36 @@ def _feature_shape(blocks: Blocks, image_size: int) -> tuple[int, ...]:
         return tuple(nn.Sequential(blocks).eval()(zeros).shape[1:])
 
 
+def _smallest_size(blocks: Blocks, rejected: int, largest: int = 512) -> int | None:
+    """The smallest image size above `rejected` that `blocks` take (None: none to `largest`)."""
+    low, high = rejected, None  # double the size until the blocks take it, then bisect
+    while high is None or high - low > 1:
+        size = 2 * low if high is None else (low + high) // 2
+        if size > largest:
+            return None
+        try:
+            _feature_shape(blocks, size)  # small blank images: milliseconds each
+            high = size
+        except RuntimeError:
+            low = size
+    return high
+
+
+def _sized_features(arch: str, blocks: Blocks, size: int) -> tuple[int, ...]:
+    """`_feature_shape`, or an error naming the smallest size `arch` takes if `size` is less."""
+    least = ARCHS[arch].min_size
+    try:
+        if size >= least:
+            return _feature_shape(blocks, size)
+    except RuntimeError:  # e.g. "Output size is too small" from a pooling layer
+        if (least := _smallest_size(blocks, size)) is None:
+            raise  # not a matter of size
+    raise ValueError(
+        f"{arch} needs images of at least {least} px, not {size} px: resize the data "
+        f"(ImageSet.resized) and pass image_size= to build_model."
+    )
+
+
 def build_model(
     arch: str,
     num_classes: int,
@@ -282,8 +313,7 @@ def build_model(
     weights that cannot be had (smoke only); it is needed unless neither question arises.
     """
     _check_arch(arch)
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer ≥ 2 (got {num_classes!r}).")
+    num_classes = check_integer(num_classes, "num_classes", 2, "the number of classes")
     if weights not in ("imagenet", None):
         raise ValueError(f"weights must be 'imagenet' or None (got {weights!r}).")
     if head not in HEADS:
@@ -295,22 +325,20 @@ def build_model(
             "build_model needs profile= (the notebook's `profile`): it sets the default image "
             "size and whether random weights may stand in when ImageNet's cannot be had."
         )
-    size = image_size or profile.image_size
-    if size < spec.min_size:
-        raise ValueError(
-            f"{arch} needs images of at least {spec.min_size} px, this profile's are {size} "
-            f"px: resize the data (ImageSet.resized) and pass image_size= to build_model."
-        )
+    size = profile.image_size if image_size is None else image_size
+    size = check_integer(size, "image_size", 1, "pixels per side; None: the profile's")
+    net = spec.builder()
+    blocks = spec.blocks(net)
+    features = _sized_features(arch, blocks, size)  # before any download: too small?
     allow_random = profile is not None and profile.allow_offline_sample
     state = load_imagenet_state(arch, allow_random) if weights == "imagenet" else None
-    net = spec.builder()
     if state is not None:
-        net.load_state_dict(state)
-    blocks = spec.blocks(net)
+        net.load_state_dict(state)  # in place: the blocks hold the network's own layers
     if state is not None and num_classes == 1000 and head == "linear":
         blocks["head"] = spec.imagenet_head(net)
+        nn.Sequential(blocks).train()  # as torchvision builds it (the dry run set eval)
     else:  # the seed's head flattens the feature maps, so it is sized for one input size
-        blocks["head"] = make_head(_feature_shape(blocks, size), num_classes, head)
+        blocks["head"] = make_head(features, num_classes, head)
     return nn.Sequential(blocks)
 
 

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from course_utils.config import get_device
-from course_utils.data import ArrayDataset
+from course_utils.data import ArrayDataset, check_batches, check_label_range
 from course_utils.heads import global_pool
 from course_utils.metrics import classification_scores
 
@@ -79,6 +79,7 @@ def _logits_and_labels(
     model: nn.Module, loader: DataLoader, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the model over a loader in eval mode; logits (float32) and labels on the CPU."""
+    check_batches(loader=loader)
     model.eval()
     all_logits, all_labels = [], []
     for images, labels in loader:
@@ -110,6 +111,7 @@ def evaluate(
     device = device or get_device()
     model.to(device)
     logits, labels = _logits_and_labels(model, loader, device)
+    check_label_range(labels, logits.shape[1], "the evaluated loader")
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     loss = float(loss_fn(logits, labels.to(logits.device)))
     preds = logits.argmax(dim=1).numpy()
@@ -238,14 +240,6 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
-    if int(labels.max()) >= logits.shape[1] or int(labels.min()) < 0:
-        raise ValueError(
-            f"Labels run from {int(labels.min())} to {int(labels.max())} but the model has "
-            f"{logits.shape[1]} outputs: build it with num_classes = number of classes."
-        )
-
-
 def train_epoch(
     model: nn.Module,
     batches: DataLoader,
@@ -254,22 +248,21 @@ def train_epoch(
     device: torch.device,
     scaler: torch.amp.GradScaler,
     bar: tqdm | None = None,
-    check_labels: bool = False,
+    check_labels: bool = True,
 ) -> dict[str, float]:
     """One pass over `batches`, updating the model in the mode the caller set (set_train_mode):
     the epoch's loss and accuracy (means over images), images and seconds. AMP on CUDA only;
-    check_labels: a clear error if the first batch's labels exceed the model's outputs."""
+    check_labels: a clear error naming the batch whose labels exceed the model's outputs."""
     use_amp = device.type == "cuda"
     loss_sum = torch.zeros((), device=device)
     predicted, targets = [], []
     start = time.perf_counter()
-    for images, labels in batches:
-        images, labels = _to_device(images, device), labels.to(device, non_blocking=True)
+    for batch, (images, cpu_labels) in enumerate(batches, 1):
+        images, labels = _to_device(images, device), cpu_labels.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             logits = model(images)
-            if check_labels:
-                _check_labels(logits, labels)
-                check_labels = False
+            if check_labels:  # min and max of the labels still on the CPU: no device sync
+                check_label_range(cpu_labels, logits.shape[1], f"training batch {batch}")
             loss = loss_fn(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -362,6 +355,7 @@ def fit(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1 (got {epochs}).")
+    check_batches(train_loader=train_loader, val_loader=val_loader)
     device = device or get_device()
     use_amp = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last) if use_amp else model.to(device)
@@ -382,9 +376,7 @@ def fit(
             set_train_mode(model)
             start = time.perf_counter()
             row = {"epoch": epoch}
-            row |= train_epoch(
-                trained, train_batches, optimizer, loss_fn, device, scaler, bar, epoch == 1
-            )
+            row |= train_epoch(trained, train_batches, optimizer, loss_fn, device, scaler, bar)
             if val_batches is not None:
                 scores = evaluate(trained, val_batches, device=device, loss_fn=loss_fn)
                 row.update({f"val_{name}": value for name, value in scores.items()})
