@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 
 from course_utils.catalog import DATASETS, DERMA, DERMA_CLASSES, XRAY, XRAY_CLASSES, dataset_info
 from course_utils.config import data_dir
@@ -18,7 +25,7 @@ from course_utils.download import (
     download,
     manual_steps,
 )
-from course_utils.extract import safe_extract
+from course_utils.extract import build_folder, remove_stale, safe_extract, write_atomically
 from course_utils.imageset import ImageSet
 
 DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"
@@ -110,11 +117,7 @@ def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:
     )
     try:
         *zips, csv = _fetch_all(HAM10000_DATAVERSE, folder, manual)
-        images = folder / "HAM10000_images"
-        if not images.is_dir():
-            for archive in zips:
-                safe_extract(archive, folder / archive.stem)
-            _flatten([folder / z.stem for z in zips], images)
+        images = _flatten(zips, folder / "HAM10000_images")
         return _read_ham10000_metadata(csv), images
     except DownloadError as dataverse_error:
         try:
@@ -124,21 +127,22 @@ def _ham10000_table(folder: Path) -> tuple[pd.DataFrame, Path]:
                 f"{dataverse_error.steps}\n\nThe ISIC 2018 copy failed too:\n{isic_error.steps}",
                 dataverse_error.problems + isic_error.problems,
             ) from None
-        images = folder / "ISIC2018_images"
-        if not images.is_dir():
-            _flatten([safe_extract(archive, folder / archive.stem)], images)
+        images = _flatten([archive], folder / "ISIC2018_images")
         truth = safe_extract(truth_zip, folder / truth_zip.stem)
         return _read_isic_metadata(next(truth.rglob("*.csv")), groupings), images
 
 
-def _flatten(folders: list[Path], target: Path) -> None:
-    """Move every .jpg under `folders` into `target` (HAM10000's zips nest differently)."""
-    partial = target.with_name(target.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    for folder in folders:
-        for path in folder.rglob("*.jpg"):
-            os.replace(path, partial / path.name)
-    os.replace(partial, target)
+def _flatten(zips: list[Path], target: Path) -> Path:
+    """Every .jpg of the zips in one folder (HAM10000's zips nest differently), whole or absent."""
+
+    def fill(partial: Path) -> None:
+        for archive in zips:  # each unpacked inside the partial folder, then emptied into it
+            unpacked = safe_extract(archive, Path(tempfile.mkdtemp(dir=partial)) / "files")
+            for path in unpacked.rglob("*.jpg"):
+                os.replace(path, partial / path.name)
+            shutil.rmtree(unpacked.parent)
+
+    return build_folder(target, fill)
 
 
 def _require_columns(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
@@ -234,35 +238,123 @@ def prepared_path(name: str, size: int) -> Path:
     return data_dir() / "prepared" / f"{DATASETS[name].folder}_{size}px.npz"
 
 
+class DamagedCacheError(RuntimeError):
+    """A prepared cache cannot be read, and the archives to rebuild it from are not on disk."""
+
+
+def _sources_at_hand(name: str) -> bool:
+    """Is every file of one of the dataset's sources on disk (to rebuild without network)?"""
+    folder = data_dir() / DATASETS[name].folder
+    sources = (HAM10000_DATAVERSE, HAM10000_ISIC) if name == DERMA.name else ((CHEST_XRAY,),)
+    return any(
+        files and all(f is not None and (folder / f.name).is_file() for f in files)
+        for files in sources
+    )
+
+
+def _read_cache(cache: Path) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The cached arrays and their metadata; ValueError saying what is wrong if damaged."""
+    try:
+        with np.load(cache) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        text = cache.with_suffix(".csv").read_bytes()
+        metadata = pd.read_csv(io.BytesIO(text))
+        count = len(arrays["images"])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{type(err).__name__}: {err}") from err
+    if not text.endswith(b"\n"):
+        raise ValueError(f"{cache.with_suffix('.csv').name} ends in the middle of a line")
+    if not len(metadata) == len(arrays["labels"]) == count:
+        raise ValueError(f"its .csv has {len(metadata):,} rows for {count:,} images")
+    return arrays, metadata
+
+
+def _cached(cache: Path, name: str) -> tuple[dict[str, np.ndarray], pd.DataFrame] | None:
+    """The cache if it reads back whole; None if absent, or damaged and the archives at hand."""
+    if not cache.is_file():
+        return None
+    try:
+        return _read_cache(cache)
+    except ValueError as err:
+        problem = str(err)
+    folder = data_dir() / DATASETS[name].folder
+    if not _sources_at_hand(name):
+        raise DamagedCacheError(
+            f"The prepared cache {cache} is damaged ({problem}), and the archives it was built "
+            f"from are not in {folder}. Delete {cache} and {cache.with_suffix('.csv')}, then run "
+            f"again with network access (or with the archives back in {folder})."
+        )
+    print(f"The prepared cache {cache.name} is damaged ({problem}); rebuilding it from {folder}.")
+    return None
+
+
+@contextlib.contextmanager
+def _lock_if_writable(path: Path) -> Iterator[None]:
+    """One process at a time prepares a cache; in a read-only folder there is nothing to lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path)
+        lock.acquire()
+    except OSError:
+        yield  # nothing can be written here either: the images will be kept in memory
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _save_cache(path: Path, arrays: dict[str, np.ndarray], metadata: pd.DataFrame) -> None:
-    """Write the array cache and its metadata CSV; the .npz appears last, whole (os.replace)."""
+    """Write the metadata CSV, then the arrays, each under a temporary name renamed whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.npz")
-    np.savez(partial, **arrays)
-    metadata.to_csv(path.with_suffix(".csv"), index=False)
-    os.replace(partial, path)
+    csv = path.with_suffix(".csv")
+    for stale in (csv, path):
+        remove_stale(stale)  # left by a run killed while writing (this one holds the lock)
+    write_atomically(csv, lambda f: f.write(metadata.to_csv(index=False).encode()))
+    try:
+        write_atomically(path, lambda f: np.savez(f, **arrays))
+    except BaseException:
+        csv.unlink(missing_ok=True)
+        raise
+
+
+def _decode_and_keep(name: str, size: int, on_error: str, cache: Path) -> tuple[dict, pd.DataFrame]:
+    """Read the archives, decode every image, and keep the result in `cache` when it can."""
+    info = DATASETS[name]
+    table, paths, labels, groups = _READERS[name](data_dir() / info.folder)
+    images, kept, sizes = decode_images(list(paths), size, info.grey, on_error)
+    metadata = table[kept].assign(width=sizes[:, 0], height=sizes[:, 1]).reset_index(drop=True)
+    arrays = {"images": images, "labels": np.asarray(labels)[kept]}
+    arrays["groups"] = np.asarray(groups, str)[kept]
+    if "split" in table:
+        arrays["split"] = np.asarray(table["split"], str)[kept]
+    try:
+        _save_cache(cache, arrays, metadata)
+    except OSError as err:  # a read-only stick, a full disk
+        print(
+            f"Could not keep the decoded images in {cache} ({err.strerror or err}): using them "
+            f"from memory, so the next run decodes them again (a read-only or full disk?)."
+        )
+    return arrays, metadata
 
 
 def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
     """Download, extract and decode the original archive once; later calls read the array cache."""
     info = dataset_info(name)
     cache = prepared_path(info.name, size)
-    if not cache.is_file():
-        table, paths, labels, groups = _READERS[info.name](data_dir() / info.folder)
-        images, kept, sizes = decode_images(list(paths), size, info.grey, on_error)
-        metadata = table[kept].assign(width=sizes[:, 0], height=sizes[:, 1])
-        arrays = {"images": images, "labels": np.asarray(labels)[kept]}
-        arrays["groups"] = np.asarray(groups, str)[kept]
-        if "split" in table:
-            arrays["split"] = np.asarray(table["split"], str)[kept]
-        _save_cache(cache, arrays, metadata.reset_index(drop=True))
-    with np.load(cache) as arrays:
-        return ImageSet(
-            images=arrays["images"],
-            labels=arrays["labels"].astype(np.int64),
-            class_names=info.class_names,
-            groups=arrays["groups"],
-            source=f"{info.title}, original archive, {size} px",
-            official_split=arrays.get("split"),
-            metadata=pd.read_csv(cache.with_suffix(".csv")),
-        )
+    loaded = _cached(cache, info.name)
+    if loaded is None:
+        with _lock_if_writable(data_dir() / info.folder / f".prepare_{size}px.lock"):
+            with contextlib.suppress(ValueError):  # another process may have just prepared it
+                loaded = _read_cache(cache) if cache.is_file() else None
+            loaded = loaded or _decode_and_keep(info.name, size, on_error, cache)
+    arrays, metadata = loaded
+    return ImageSet(
+        images=arrays["images"],
+        labels=arrays["labels"].astype(np.int64),
+        class_names=info.class_names,
+        groups=arrays["groups"],
+        source=f"{info.title}, original archive, {size} px",
+        official_split=arrays.get("split"),
+        metadata=metadata,
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,6 +31,18 @@ def decode_image(path: str, size: int, grey: bool) -> tuple[np.ndarray, int, int
         return np.asarray(image), width, height
 
 
+def _exit_with_parent() -> None:
+    """In a worker: exit once the process that started it is gone (a notebook killed mid-way)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # an orphan is handed to another process: its ppid changes
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _decode_or_error(job: tuple[str, int, bool]) -> tuple[np.ndarray, int, int] | tuple[str, bool]:
     """The decoded image, or (an error line naming the file, whether PIL could not read it)."""
     try:
@@ -52,7 +66,7 @@ def decode_images(
     workers = workers or os.cpu_count() or 1
     bar = {"total": len(jobs), "unit": "img", "desc": f"decoding at {size} px"}
     if workers > 1 and len(jobs) > 64:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=_exit_with_parent) as pool:
             results = list(tqdm(pool.map(_decode_or_error, jobs, chunksize=64), **bar))
     else:
         results = [_decode_or_error(job) for job in tqdm(jobs, **bar)]

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import http.client
 import os
 import shutil
 import time
-import zipfile
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -21,21 +18,19 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from course_utils.config import DATA_DIR_ENV
+from course_utils.remote import RemoteFile, verify, verify_once, write_stamp
 
 # Dataverse and Mendeley answer some scripts with an error page; a browser-like agent avoids it.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) course_utils"
 CHUNK = 1 << 20
-TIMEOUT = 10.0  # seconds a connection, or one read, may wait for the host
-DEADLINE = 30.0  # seconds after which no new try of a file starts (a running transfer goes on)
+TIMEOUT = 5.0  # seconds a connection, or one read, may wait for the host
+DEADLINE = 30.0  # seconds without a new byte after which no new try of a file starts
 MIN_RATE = 16_000.0  # bytes/s: a transfer slower than this over RATE_WINDOW s is given up
 RATE_WINDOW = 15.0
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 AGAIN = "Then run the notebook cell (or `python -m course_utils.prefetch`) again."
-# A base URL tried before the published hosts, laid out like data/ (ham10000/…, chest_xray/…,
-# medmnist/…) plus weights/ for ImageNet weight files; what it serves is verified the same way.
-MIRROR_ENV = "COURSE_MIRROR"
 
 
 class DownloadError(RuntimeError):
@@ -49,102 +44,6 @@ class DownloadError(RuntimeError):
     def reason(self) -> str:
         """The first thing that went wrong, in one line."""
         return self.problems[0] if self.problems else str(self).splitlines()[0]
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """A file to fetch: its name on disk, URLs (first, then mirrors), checksum and size."""
-
-    name: str
-    urls: tuple[str, ...]
-    md5: str | None = None
-    sha256: str | None = None
-    size: int | None = None
-    sha256_prefix: str | None = None  # torchvision's weight files carry one in their names
-    columns: tuple[str, ...] = ()  # a CSV without a checksum must at least have these
-    mirror_path: str = ""  # where a COURSE_MIRROR keeps it, e.g. "ham10000/<name>"
-
-    def urls_to_try(self) -> tuple[str, ...]:
-        """$COURSE_MIRROR's copy first, when that is set, then the published URLs."""
-        mirror = os.environ.get(MIRROR_ENV, "").strip().rstrip("/")
-        own = f"{mirror}/{self.mirror_path or self.name}" if mirror else None
-        return (own, *self.urls) if own else self.urls
-
-
-def file_hash(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify(path: Path, remote: RemoteFile) -> str | None:
-    """None if the file is what `remote` promises, else what is wrong with it."""
-    with open(path, "rb") as f:
-        head = f.read(512).lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")):  # a rate-limit, error or sign-in page
-        return "the host sent a web page (HTML), not the file: it may limit requests; try later"
-    size = path.stat().st_size
-    if remote.size is not None and size != remote.size:
-        return f"size {size:,} bytes, expected {remote.size:,}"
-    for algorithm in ("md5", "sha256"):
-        expected = getattr(remote, algorithm)
-        if expected and (actual := file_hash(path, algorithm)) != expected:
-            return f"{algorithm} {actual}, expected {expected}"
-    prefix = remote.sha256_prefix
-    if prefix and not (actual := file_hash(path, "sha256")).startswith(prefix):
-        return f"sha256 {actual}, expected one starting {prefix}"
-    if remote.name.endswith((".zip", ".npz")) and not (remote.md5 or remote.sha256):
-        try:  # no published checksum: at least every member must read back with a good CRC
-            with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            return f"not a readable zip archive ({err}); truncated?"
-        if bad:
-            return f"zip member {bad} is damaged"
-    if remote.name.endswith(".csv") and not (remote.md5 or remote.sha256):
-        return _csv_problem(path, remote.columns)
-    return None
-
-
-def _csv_problem(path: Path, columns: tuple[str, ...]) -> str | None:
-    """What is wrong with a CSV that has no published checksum: its header, or a cut last line."""
-    text = path.read_bytes()
-    header = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
-    missing = [c for c in columns if c not in header]
-    if missing:
-        return f"its header lacks the column(s) {missing} (it has {header[:8]})"
-    if not text.endswith(b"\n") or text.count(b"\n") < 2:
-        return "it ends in the middle of a line: truncated?"
-    return None
-
-
-def _stamp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.verified")
-
-
-def _fingerprint(path: Path) -> str:
-    info = path.stat()
-    return f"{info.st_size} {info.st_mtime_ns}"
-
-
-def _write_stamp(path: Path) -> None:
-    """Remember that `path` passed verification (not possible on a read-only stick: fine)."""
-    with contextlib.suppress(OSError):
-        _stamp(path).write_text(_fingerprint(path))
-
-
-def _verify_once(path: Path, remote: RemoteFile) -> str | None:
-    """verify(), skipped when the file is unchanged since it last passed (gigabytes to hash)."""
-    stamp = _stamp(path)
-    if stamp.is_file() and stamp.read_text() == _fingerprint(path):
-        return None
-    problem = verify(path, remote)
-    if problem is None:
-        _write_stamp(path)
-    return problem
 
 
 class _NoAnswer(OSError):
@@ -244,8 +143,9 @@ def download(
     The file appears under its final name only once verified; a file already there (perhaps put
     there by hand) is verified too. One process at a time fetches a file (a lock beside it);
     another that asks meanwhile waits and then uses it. A host that does not answer within
-    `timeout` s is left for the next URL; no new try starts after `deadline` s; a transfer slower
-    than `min_rate` B/s is given up. Raises DownloadError with the manual steps when all fails.
+    `timeout` s is left for the next URL; no new try starts after `deadline` s without a new
+    byte; a transfer slower than `min_rate` B/s is given up. Raises DownloadError with the
+    manual steps when all fails.
     """
     dest = Path(folder) / remote.name
     if dest.is_file():
@@ -288,7 +188,7 @@ def _cannot_write(remote: RemoteFile, dest: Path, err: OSError, manual: str) -> 
 
 def _use_existing(dest: Path, remote: RemoteFile, manual: str) -> Path:
     """A file already in place, verified (once: a stamp remembers it), or the steps to fix it."""
-    if (problem := _verify_once(dest, remote)) is None:
+    if (problem := verify_once(dest, remote)) is None:
         return dest
     steps = manual_steps(remote, dest.parent, [f"the file on disk: {problem}"], manual, verb="use")
     raise DownloadError(f"Delete {dest}: it is not the expected file.\n{steps}", [problem])
@@ -301,52 +201,74 @@ def _fetch_verified(
     manual: str,
     progress: bool,
 ) -> Path:
-    """Try each URL up to `retries` times within the deadline; verified, the file is renamed."""
+    """Try each URL until it fails `retries` times without progress, or `deadline` s pass with no
+    new byte; the verified file is renamed into place."""
     retries, backoff, timeout, deadline, min_rate = limits
     part = dest.with_name(dest.name + ".part")
     problems: list[str] = []
-    ends = time.monotonic() + deadline
     if (room := _room_problem(remote, part)) is not None:
         raise _cannot_write(remote, dest, room, manual)
+    ends = time.monotonic() + deadline
     for url in remote.urls_to_try():
-        for attempt in range(1, retries + 1):
+        failures = 0
+        while failures < retries:
             if (left := ends - time.monotonic()) <= 0:
-                problems.append(f"gave up: no try starts after {deadline:.0f} s (the deadline)")
+                problems.append(f"gave up: {deadline:.0f} s passed without a byte arriving")
                 raise DownloadError(manual_steps(remote, dest.parent, problems, manual), problems)
-            resumed = part.exists()
-            wait = backoff * attempt
+            had = _size(part)
             try:
-                _fetch(url, part, min(timeout, max(left, 1.0)), progress, min_rate)
+                outcome, why, asked = _attempt(
+                    url, part, min(timeout, max(left, 1)), progress, min_rate
+                )
             except _LocalWriteError as err:
                 part.unlink(missing_ok=True)  # a full disk needs the space back
                 raise _cannot_write(remote, dest, err, manual) from None
-            except HTTPError as err:
-                problems.append(f"{url}: HTTP {err.code} {err.reason}")
-                asked = _retry_after(err) if err.code in (429, 503) else None
-                if asked is not None and asked > ends - time.monotonic():
-                    problems.append(f"{url}: the host asks to wait {asked:.0f} s; try later")
-                    break
-                if 400 <= err.code < 500 and err.code not in (408, 429):
-                    break  # retrying will not change the answer
-                time.sleep(min(asked if asked is not None else wait, max(left, 0)))
+            if outcome == "whole?":
+                if (problem := verify(part, remote)) is None:
+                    os.replace(part, dest)  # atomic: the final name only ever holds a whole file
+                    write_stamp(dest)
+                    return dest
+                part.unlink()  # never resume from bytes that failed verification
+                problems.append(f"{url}: downloaded file failed verification: {problem}")
+                failures = retries if had == 0 else failures + 1  # a stale .part: once more
                 continue
-            except (_NoAnswer, _Trickle) as err:  # the next URL may do better; this one won't
-                problems.append(f"{url}: {type(err.__cause__ or err).__name__}: {err}")
+            problems.append(why)
+            if outcome == "next":
                 break
-            except (URLError, OSError, http.client.HTTPException) as err:
-                problems.append(f"{url}: {type(err).__name__}: {err}")
-                time.sleep(min(wait, max(left, 0)))
-                continue  # the next attempt resumes from what the .part holds
-            problem = verify(part, remote)
-            if problem is None:
-                os.replace(part, dest)  # atomic: the final name only ever holds a whole file
-                _write_stamp(dest)
-                return dest
-            part.unlink()  # never resume from bytes that failed verification
-            problems.append(f"{url}: downloaded file failed verification: {problem}")
-            if not resumed:  # a stale or spliced .part gets one more try from the first byte
+            if _size(part) > had:  # it made progress: resume at once, with a fresh deadline
+                ends = time.monotonic() + deadline
+                continue
+            failures += 1
+            wait = backoff * failures if asked is None else asked
+            if asked is not None and asked > ends - time.monotonic():
+                problems.append(f"{url}: the host asks to wait {asked:.0f} s; try later")
                 break
+            time.sleep(max(0.0, min(wait, ends - time.monotonic())))
     raise DownloadError(manual_steps(remote, dest.parent, problems, manual), problems)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _attempt(
+    url: str, part: Path, timeout: float, progress: bool, min_rate: float
+) -> tuple[str, str, float | None]:
+    """One request into `part`: ("whole?", …) to verify, else ("retry" | "next", why, wait s)."""
+    try:
+        _fetch(url, part, timeout, progress, min_rate)
+    except _LocalWriteError:
+        raise
+    except HTTPError as err:
+        why = f"{url}: HTTP {err.code} {err.reason}"
+        if 400 <= err.code < 500 and err.code not in (408, 429):
+            return "next", why, None  # retrying will not change the answer
+        return "retry", why, _retry_after(err) if err.code in (429, 503) else None
+    except (_NoAnswer, _Trickle) as err:  # silence or a trickle: the next URL may do better
+        return "next", f"{url}: {type(err.__cause__ or err).__name__}: {err}", None
+    except (URLError, OSError, http.client.HTTPException) as err:  # a cut: resume
+        return "retry", f"{url}: {type(err).__name__}: {err}", None
+    return "whole?", "", None
 
 
 def _room_problem(remote: RemoteFile, part: Path) -> OSError | None:

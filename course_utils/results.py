@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_utils.config import Profile
-from course_utils.download import file_hash
 from course_utils.metrics import f1_table
+from course_utils.remote import file_hash
 from course_utils.train import History, fit, predict
 
 RESULTS_ENV = "COURSE_RESULTS_DIR"
