@@ -27,6 +27,7 @@ from course_utils.download import (
 )
 from course_utils.extract import build_folder, remove_stale, safe_extract, write_atomically
 from course_utils.imageset import ImageSet
+from course_utils.packs import fetch_prepared
 
 DATAVERSE = "https://dataverse.harvard.edu/api/access/datafile/"
 ISIC_BASES = (
@@ -338,6 +339,15 @@ def _decode_and_keep(name: str, size: int, on_error: str, cache: Path) -> tuple[
     return arrays, metadata
 
 
+def _from_pack(cache: Path) -> tuple[dict[str, np.ndarray], pd.DataFrame] | None:
+    """The prepared arrays from the pack of $COURSE_MIRROR, if it serves one that has them."""
+    try:
+        return _read_cache(cache) if fetch_prepared(cache) else None
+    except (DownloadError, OSError, ValueError) as err:
+        print(f"The mirror's pack could not give {cache.name} ({err}); using the archives.")
+        return None
+
+
 def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
     """Download, extract and decode the original archive once; later calls read the array cache."""
     info = dataset_info(name)
@@ -347,7 +357,9 @@ def prepare_original(name: str, size: int, on_error: str = "stop") -> ImageSet:
         with _lock_if_writable(data_dir() / info.folder / f".prepare_{size}px.lock"):
             with contextlib.suppress(ValueError):  # another process may have just prepared it
                 loaded = _read_cache(cache) if cache.is_file() else None
-            loaded = loaded or _decode_and_keep(info.name, size, on_error, cache)
+            loaded = (
+                loaded or _from_pack(cache) or _decode_and_keep(info.name, size, on_error, cache)
+            )
     arrays, metadata = loaded
     return ImageSet(
         images=arrays["images"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from course_utils import packs
 from course_utils.archives import HAM10000_COLUMNS, prepare_original, prepared_path, xray_patient
 from course_utils.catalog import DATASETS, MEDMNIST_CITE, MEDMNIST_RECORD
 from course_utils.config import Profile
@@ -89,8 +90,9 @@ def load_dataset(
 
     source: "original" (the published archives, decoded once into data/prepared/), "medmnist"
     (MedMNIST+ files with official splits), "sample" (generated, offline) or "auto": the original
-    when already prepared, else MedMNIST+. When the real data cannot be downloaded, the smoke
-    profile falls back to the sample; the other profiles raise DownloadError with manual steps.
+    when already prepared (or in the pack $COURSE_MIRROR serves), else MedMNIST+. When the real
+    data cannot be downloaded, the smoke profile falls back to the sample; the other profiles
+    raise DownloadError with manual steps.
     image_size and max_samples default to the profile's (max_samples=None: all images).
     Prints which source it used.
     """
@@ -109,7 +111,8 @@ def load_dataset(
     size = check_integer(size, "image_size", 1, "pixels per side; None: the profile's")
     limit = profile.max_samples if max_samples == -1 else max_samples
     if source == "auto":
-        source = "original" if prepared_path(name, size).is_file() else "medmnist"
+        cache = prepared_path(name, size)
+        source = "original" if cache.is_file() or packs.offers(cache) else "medmnist"
     try:
         if source == "original":
             data = prepare_original(name, size, on_error)

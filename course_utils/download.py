@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlparse
 from urllib.request import Request, urlopen
 
 from filelock import FileLock
@@ -137,6 +138,7 @@ def download(
     min_rate: float = MIN_RATE,
     manual: str = "",
     progress: bool = True,
+    announce: bool = True,
 ) -> Path:
     """Fetch `remote` into `folder` (via `name.part`, resumed on retry) unless it is already there.
 
@@ -154,10 +156,30 @@ def download(
     try:
         if dest.is_file():  # another process fetched it while this one waited
             return _use_existing(dest, remote, manual)
+        if announce:
+            print(plan(remote, dest.with_name(dest.name + ".part")))
         limits = (retries, backoff, timeout, deadline, min_rate)
         return _fetch_verified(remote, dest, limits, manual, progress)
     finally:
         lock.release()
+
+
+def plan(remote: RemoteFile, part: Path) -> str:
+    """What is about to be fetched, from where, how big, and about how long it takes."""
+    hosts = " then ".join(dict.fromkeys(urlparse(url).netloc for url in remote.urls_to_try()))
+    have = part.stat().st_size if part.exists() else 0
+    line = f"Downloading {remote.name} from {hosts}"
+    if remote.size:
+        left = remote.size - have
+        line += f": {remote.size / 1e6:,.1f} MB" + (
+            f", {have / 1e6:,.1f} MB already here" if have else ""
+        )
+        line += f"; about {_duration(left / 10e6)} at 10 MB/s, {_duration(left / 1e6)} at 1 MB/s"
+    return line + "."
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _lock_beside(dest: Path, remote: RemoteFile, manual: str) -> FileLock:

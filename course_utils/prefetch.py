@@ -2,23 +2,30 @@
 
     python -m course_utils.prefetch                  # the profile's size and 128 px, all weights
     python -m course_utils.prefetch --sizes 64 128   # laptop and workshop sizes
+    python -m course_utils.prefetch --sizes 64 128 --pack pack/ --with-runs   # a room's pack
 
-Data lands in `$COURSE_DATA_DIR` (default data/), weights in the torch hub cache (`$TORCH_HOME`):
-copy both folders to a USB stick for a room without network (INSTRUCTOR.md).
+Data lands in `$COURSE_DATA_DIR` (default data/), weights in the torch hub cache (`$TORCH_HOME`).
+A pack (--pack DIR) holds what the room needs, the decoded arrays instead of the archives, with a
+manifest of sha256s: serve it with `python -m course_utils.mirror DIR` (learners set
+COURSE_MIRROR), or copy it to a USB stick (INSTRUCTOR.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 import torch
 
+from course_utils.archives import prepared_path
 from course_utils.config import data_dir, get_profile
 from course_utils.datasets import NAMES, prepare_original
 from course_utils.download import DownloadError
-from course_utils.models import ARCHITECTURES, load_imagenet_state, weights_path
+from course_utils.models import ARCHITECTURES, ARCHS, load_imagenet_state, weights_path
+from course_utils.packs import write_pack
+from course_utils.results import results_dir
 
 # Notebook 07 looks inside the network at 128 px at least (max(profile.image_size, 128)): at the
 # smoke profile's 32 px the last blocks' feature maps are a pixel or two wide.
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--datasets", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--archs", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
+    parser.add_argument("--pack", type=Path, help="also write a pack of what is ready into DIR")
+    parser.add_argument("--with-runs", action="store_true", help="put the kept runs in the pack")
     args = parser.parse_args(argv)
     sizes = args.sizes or sorted({get_profile().image_size, ACTIVATION_SIZE})
     print(f"Data into {data_dir()}, weights into {torch.hub.get_dir()}")
@@ -79,7 +88,30 @@ def main(argv: list[str] | None = None) -> int:
     failed = report[report["status"] == "FAILED"]
     for item, row in failed.iterrows():
         print(f"\n{item}:\n{row['details']}")
+    if args.pack:
+        _pack(args.pack, report, sizes, tuple(args.datasets), tuple(args.archs), args.with_runs)
     return 1 if len(failed) else 0
+
+
+def _pack(
+    folder: Path, report: pd.DataFrame, sizes: list[int], datasets: tuple[str, ...],
+    archs: tuple[str, ...], with_runs: bool,
+) -> None:  # fmt: skip
+    """Write the pack of what the report says is ready, and say how to serve it."""
+    ready = set(report.index[report["status"] == "ready"])
+    prepared = [
+        (n, prepared_path(n, s)) for n in datasets for s in sizes if f"{n} at {s} px" in ready
+    ]
+    weights = [
+        weights_path(a) for a in archs if f"{a} weights" in ready and not callable(ARCHS[a].weights)
+    ]
+    manifest = write_pack(folder, prepared, weights, results_dir() if with_runs else None)
+    total = sum(f["bytes"] for f in manifest["files"])
+    print(
+        f"\nPack in {folder}: {len(manifest['files'])} files, {total / 1e9:.2f} GB "
+        f"(manifest.json lists their sha256). Serve it to the room with\n"
+        f"    python -m course_utils.mirror {folder}"
+    )
 
 
 if __name__ == "__main__":
