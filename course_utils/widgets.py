@@ -1,4 +1,8 @@
-"""Interactive explorers (ipywidgets); notebooks also draw a static figure for plain viewers."""
+"""Interactive explorers (ipywidgets); notebooks also draw a static figure for plain viewers.
+
+Colab ships ipywidgets 7 and JupyterLab gets 8, so these use only what both provide: plain
+sliders, a dropdown and an Output, keyword arguments, and `observe(..., names="value")`.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,14 @@ def activation_explorer(
     maps: layer name → activations (N×C×H×W) for the same N images, e.g. from viz.activations.
     """
     layer_names = list(maps)
-    image = widgets.IntSlider(0, 0, len(images) - 1, description="image")
+    image = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
     layer = widgets.Dropdown(options=layer_names, description="layer")
-    channel = widgets.IntSlider(0, 0, maps[layer_names[0]].shape[1] - 1, description="channel")
+    channels = maps[layer_names[0]].shape[1]
+    channel = widgets.IntSlider(value=0, min=0, max=channels - 1, description="channel")
     output = widgets.Output()
 
     def draw(*_: object) -> None:
-        channel.max = maps[layer.value].shape[1] - 1
+        channel.max = maps[layer.value].shape[1] - 1  # the value drops to a new max (7 and 8)
         fmap = maps[layer.value][image.value, channel.value].numpy()
         with output:
             clear_output(wait=True)
@@ -54,7 +59,13 @@ def mistake_gallery(
 ) -> widgets.VBox:
     """Page through misclassified images (a `errors.mistakes` table), surest mistakes first."""
     pages = max(1, int(np.ceil(len(table) / per_page)))
-    page = widgets.IntSlider(1, 1, pages, description=f"page (of {pages})")
+    page = widgets.IntSlider(
+        value=1,
+        min=1,
+        max=pages,
+        description=f"page (of {pages})",
+        style={"description_width": "initial"},  # the whole label, not cut at 80 px
+    )
     output = widgets.Output()
 
     def draw(*_: object) -> None:
