@@ -96,3 +96,70 @@ def test_pip_keeps_the_installed_torch(tmp_path):
     }
     assert "course_utils" in {name.replace("-", "_") for name in planned}
     assert not {"torch", "torchvision", "nvidia-cudnn-cu12"} & planned, planned
+
+
+def _fake_drive(monkeypatch: pytest.MonkeyPatch, mount_point: Path) -> list[str]:
+    """google.colab.drive whose mount() makes the MyDrive folder, as Colab's does."""
+    mounted: list[str] = []
+    drive = types.ModuleType("google.colab.drive")
+
+    def mount(path: str) -> None:
+        mounted.append(path)
+        (Path(path) / "MyDrive").mkdir(parents=True, exist_ok=True)
+
+    drive.mount = mount
+    colab = types.ModuleType("google.colab")
+    colab.drive = drive
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
+    return mounted
+
+
+def _setup_with_drive(path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeIPython:
+    """The setup cell with KEEP_ON_DRIVE = True, on (simulated) Colab."""
+    source = next(
+        c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+    )
+    assert "KEEP_ON_DRIVE = False" in source
+    source = source.replace("KEEP_ON_DRIVE = False", "KEEP_ON_DRIVE = True")
+    shell = FakeIPython()
+    code = TransformerManager().transform_cell(source)
+    exec(compile(code, f"{path.name} setup cell", "exec"), {"get_ipython": lambda: shell})
+    return shell
+
+
+def test_keep_on_drive_carries_data_runs_and_weights_to_the_next_notebooks_vm(
+    monkeypatch, tmp_path, capsys
+):
+    """Two notebooks on two fresh VMs share one Drive: the second finds what the first kept."""
+    from course_utils import colab, results
+    from course_utils.archives import prepared_path
+    from course_utils.config import data_dir
+
+    drive = tmp_path / "drive"
+    monkeypatch.setattr(colab, "DRIVE", drive)
+    mounted = _fake_drive(monkeypatch, drive)
+    for env in ("COURSE_DATA_DIR", "COURSE_RESULTS_DIR", "TORCH_HOME"):
+        monkeypatch.delenv(env, raising=False)
+    shell = _setup_with_drive(NOTEBOOKS[2], monkeypatch)  # 02 on the first VM
+    assert mounted == [str(drive)] and len(shell.magics) == 1
+    root = drive / "MyDrive" / "tl-course"
+    assert data_dir() == root / "data" and results.results_dir() == root / "results"
+    assert "nothing yet" in capsys.readouterr().out
+    # What the first notebook fetched, prepared at 128 px and trained lands on Drive ...
+    archive = data_dir() / "chest_xray" / "ChestXRay2017.zip"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"x" * 1000)
+    cache = prepared_path("xray", 128)
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"npz")
+    (results.results_dir() / "workshop" / "vgg16_05").mkdir(parents=True)
+    (results.results_dir() / "workshop" / "vgg16_05" / "info.json").write_text("{}")
+    # ... and the next notebook, on a fresh VM (no environment left), finds it there.
+    for env in ("COURSE_DATA_DIR", "COURSE_RESULTS_DIR", "TORCH_HOME"):
+        monkeypatch.delenv(env, raising=False)
+    _setup_with_drive(NOTEBOOKS[6], monkeypatch)
+    out = capsys.readouterr().out
+    assert "prepared data chest_xray_128px; 1 kept run(s)" in out
+    assert "archives are no longer needed and were deleted from Drive" in out
+    assert not archive.exists() and cache.is_file()
