@@ -41,6 +41,7 @@ DATAVERSE_FILES = (
 )
 SHARED_FETCHES: list[str] = []  # what the shared pass asked the mirror for
 TIMES: dict[str, dict[str, float]] = {}  # pass → notebook → seconds (printed by conftest)
+FRESH_FETCHES: dict[str, list[str]] = {}  # notebook → what it fetched on a fresh VM (printed)
 
 
 class MirrorHandler(http.server.SimpleHTTPRequestHandler):
@@ -135,7 +136,9 @@ def rehearse(path: Path, home: Path, mirror_url: str, name: str, out: Path) -> N
 def test_on_a_fresh_vm(path: Path, mirror, tmp_path: Path) -> None:
     """Alone, in empty data, results and torch hub folders: nothing from an earlier notebook."""
     mirror.hidden = ()
+    mirror.fetched.clear()
     rehearse(path, tmp_path, mirror.url, "fresh VM", BUILD / "fresh")
+    FRESH_FETCHES[str(path.relative_to(ROOT / "notebooks"))] = sorted(set(mirror.fetched))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -217,10 +220,12 @@ class Blackhole:
 
 
 # Notebooks run with a stalled network on every `make rehearsal` (all: COURSE_STALLED=all).
-STALLED = ["00_setup", "03_imagenet_pretraining", "06_chest_xray_transfer"]
+STALLED = ["03_imagenet_pretraining", "07_activation_visualisation"]  # 07 asks the most hosts
 if os.environ.get("COURSE_STALLED") == "all":
     STALLED = [i for i in IDS if "/" not in i]
-STALL_BUDGET = 35.0  # seconds a notebook may lose to a network that never answers
+# Seconds a notebook may lose to a network that never answers: 5 s per silent host asked, and
+# 07 asks seven (HAM10000's three hosts at two sizes, and the weights).
+STALL_BUDGET = 36.0
 
 
 @pytest.mark.parametrize("path", [ROOT / "notebooks" / f"{i}.ipynb" for i in STALLED], ids=STALLED)
