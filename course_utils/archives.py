@@ -16,15 +16,11 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from course_utils import kaggle
 from course_utils.catalog import DATASETS, DERMA, DERMA_CLASSES, XRAY, XRAY_CLASSES, dataset_info
 from course_utils.config import data_dir
 from course_utils.decode import decode_images
-from course_utils.download import (
-    DownloadError,
-    RemoteFile,
-    download,
-    manual_steps,
-)
+from course_utils.download import DownloadError, RemoteFile, download, manual_steps
 from course_utils.extract import build_folder, remove_stale, safe_extract, write_atomically
 from course_utils.imageset import ImageSet
 from course_utils.packs import fetch_prepared
@@ -146,8 +142,16 @@ def _flatten(zips: list[Path], target: Path) -> Path:
     return build_folder(target, fill)
 
 
-def _require_columns(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+def _require_columns(
+    table: pd.DataFrame, columns: tuple[str, ...], path: Path, ours: bool = True
+) -> None:
+    """Raise if a column is missing; a file of `ours` (downloaded, not attached) is deleted."""
     missing = [c for c in columns if c not in table.columns]
+    if missing and not ours:  # an attached, read-only copy: nothing to delete
+        raise ValueError(
+            f"{path} lacks the column(s) {missing} (it has {list(table.columns)}): it is not "
+            f"HAM10000's metadata. {kaggle.attach_hint(DERMA.name)} (that exact dataset)."
+        )
     if missing:
         path.unlink()  # a wrong file must not stay in the cache
         raise ValueError(
@@ -157,9 +161,9 @@ def _require_columns(table: pd.DataFrame, columns: tuple[str, ...], path: Path) 
         )
 
 
-def _read_ham10000_metadata(path: Path) -> pd.DataFrame:
+def _read_ham10000_metadata(path: Path, ours: bool = True) -> pd.DataFrame:
     table = pd.read_csv(path)
-    _require_columns(table, HAM10000_COLUMNS, path)
+    _require_columns(table, HAM10000_COLUMNS, path, ours)
     return table.sort_values("image_id").reset_index(drop=True)
 
 
@@ -193,13 +197,20 @@ def xray_patient(file_name: str) -> str:
 
 
 def _chest_xray_table(folder: Path) -> pd.DataFrame:
-    """One row per X-ray image: file, label, patient and official split (train/test)."""
-    archive = download(
-        CHEST_XRAY, folder, manual="Mendeley may show a page first: click 'Download All'."
-    )
-    root = safe_extract(archive, folder / "ChestXRay2017")
+    """One row per X-ray image: file, label, patient and official split (train/test; val on
+    Kaggle, whose 16 val images are Kermany's train). The attached Kaggle copy, read in place,
+    else the downloaded archive."""
+    kaggle.announce(XRAY.name, attached := kaggle.chest_xray_input())
+    if attached:
+        root, paths = attached.parent, kaggle.chest_xray_files(attached)
+    else:
+        archive = download(
+            CHEST_XRAY, folder, manual="Mendeley may show a page first: click 'Download All'."
+        )
+        root = safe_extract(archive, folder / "ChestXRay2017")
+        paths = sorted(root.rglob("*.jp*g"))
     rows = []
-    for path in sorted(root.rglob("*.jp*g")):
+    for path in paths:
         split, label = path.parent.parent.name.lower(), path.parent.name.lower()
         if split in ("train", "test", "val") and label in XRAY_CLASSES:
             rows.append(
@@ -219,9 +230,17 @@ def _chest_xray_table(folder: Path) -> pd.DataFrame:
 
 
 def _ham10000_images(folder: Path) -> tuple[pd.DataFrame, list[Path], pd.Series, pd.Series]:
-    """HAM10000's metadata, image files, labels and lesions."""
-    table, images = _ham10000_table(folder)
-    paths = [images / f"{image_id}.jpg" for image_id in table["image_id"]]
+    """HAM10000's metadata, image files, labels and lesions (an attached Kaggle copy in place)."""
+    attached = kaggle.ham10000_input()
+    kaggle.announce(DERMA.name, attached and attached[0].parent)
+    if attached:  # each image once, though Kaggle's copy holds every image folder twice
+        csv, folders = attached
+        table, found = _read_ham10000_metadata(csv, ours=False), kaggle.ham10000_files(folders)
+        names = (f"{image_id}.jpg" for image_id in table["image_id"])
+        paths = [found.get(name, folders[0] / name) for name in names]  # absent: decode says so
+    else:
+        table, images = _ham10000_table(folder)
+        paths = [images / f"{image_id}.jpg" for image_id in table["image_id"]]
     return table, paths, table["dx"].map(DERMA_CLASSES.index), table["lesion_id"]
 
 
@@ -245,6 +264,8 @@ class DamagedCacheError(RuntimeError):
 
 def _sources_at_hand(name: str) -> bool:
     """Is every file of one of the dataset's sources on disk (to rebuild without network)?"""
+    if kaggle.is_attached(name):
+        return True
     folder = data_dir() / DATASETS[name].folder
     sources = (HAM10000_DATAVERSE, HAM10000_ISIC) if name == DERMA.name else ((CHEST_XRAY,),)
     return any(

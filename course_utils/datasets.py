@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from course_utils import packs
+from course_utils import kaggle, packs
 from course_utils.archives import HAM10000_COLUMNS, prepare_original, prepared_path, xray_patient
 from course_utils.catalog import DATASETS, MEDMNIST_CITE, MEDMNIST_RECORD
 from course_utils.config import Profile
@@ -90,9 +90,9 @@ def load_dataset(
 
     source: "original" (the published archives, decoded once into data/prepared/), "medmnist"
     (MedMNIST+ files with official splits), "sample" (generated, offline) or "auto": the original
-    when already prepared (or in the pack $COURSE_MIRROR serves), else MedMNIST+. When the real
-    data cannot be downloaded, the smoke profile falls back to the sample; the other profiles
-    raise DownloadError with manual steps.
+    when at hand (prepared, attached on Kaggle, or in the pack $COURSE_MIRROR serves), else
+    MedMNIST+. When the real data cannot be downloaded, the smoke profile falls back to the
+    sample; the other profiles raise DownloadError with manual steps.
     image_size and max_samples default to the profile's (max_samples=None: all images).
     Prints which source it used.
     """
@@ -112,7 +112,8 @@ def load_dataset(
     limit = profile.max_samples if max_samples == -1 else max_samples
     if source == "auto":
         cache = prepared_path(name, size)
-        source = "original" if cache.is_file() or packs.offers(cache) else "medmnist"
+        at_hand = cache.is_file() or kaggle.is_attached(name) or packs.offers(cache)
+        source = "original" if at_hand else "medmnist"
     try:
         if source == "original":
             data = prepare_original(name, size, on_error)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +19,9 @@ from course_utils.config import (
     get_profile,
     profile_reason,
 )
+from course_utils.kaggle import KAGGLE_DATASETS, is_attached
 from course_utils.models import available_weights
+from course_utils.remote import MIRROR_ENV
 
 
 def _versions() -> dict[str, str]:
@@ -55,7 +59,21 @@ def environment_report(profile: Profile | None = None) -> dict[str, object]:
         "data_dir": str(cache),
         "data_cached": cached,
         "weights": available_weights(),
+        "at_hand": _at_hand(cache),
     }
+
+
+def _at_hand(cache: Path) -> list[str]:
+    """Where data comes from before any published host: a mirror, Kaggle inputs, Google Drive."""
+    found = []
+    if mirror := os.environ.get(MIRROR_ENV, "").strip():
+        found.append(f"the mirror {mirror} (asked first for every download)")
+    found += [
+        f"Kaggle's {KAGGLE_DATASETS[n]} (read in place)" for n in KAGGLE_DATASETS if is_attached(n)
+    ]
+    if str(cache).startswith("/content/drive/"):
+        found.append("Google Drive (data and kept runs stay for the next notebook)")
+    return found
 
 
 def print_env(profile: Profile | None = None) -> Profile:
@@ -73,6 +91,8 @@ def print_env(profile: Profile | None = None) -> Profile:
     )
     cached = ", ".join(report["data_cached"]) or "nothing yet"
     print(f"Data      : {report['data_dir']} holds {cached}")
+    for source in report["at_hand"]:
+        print(f"            and at hand: {source}")
     weights = report["weights"]
     have = [arch for arch, ok in weights.items() if ok]
     missing = [arch for arch, ok in weights.items() if not ok]

@@ -28,6 +28,8 @@ def _smoke_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("COURSE_KAGGLE_INPUT", str(tmp_path / "no-kaggle-input"))  # even on Kaggle
+    monkeypatch.delenv("COURSE_MIRROR", raising=False)
     monkeypatch.setattr("course_utils.models._UNAVAILABLE", {})  # each test starts unaware
 
 
