@@ -28,6 +28,10 @@ TIMEOUT = 5.0  # seconds a connection, or one read, may wait for the host
 DEADLINE = 30.0  # seconds without a new byte after which no new try of a file starts
 MIN_RATE = 16_000.0  # bytes/s: a transfer slower than this over RATE_WINDOW s is given up
 RATE_WINDOW = 15.0
+# A host that sent no answer is not asked again, for another file, for this long: with no usable
+# network a notebook that wants nine weight files from one host then waits once, not nine times.
+SILENT_FOR = 60.0
+_SILENT: dict[str, float] = {}  # host → when it last failed to answer (time.monotonic)
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -232,6 +236,12 @@ def _fetch_verified(
         raise _cannot_write(remote, dest, room, manual)
     ends = time.monotonic() + deadline
     for url in remote.urls_to_try():
+        if (quiet := _silent_for(url)) is not None:
+            problems.append(
+                f"{url}: not asked: the host did not answer {quiet:.0f} s ago (it is asked "
+                f"again {SILENT_FOR:.0f} s after that, or at once after a kernel restart)"
+            )
+            continue
         failures = 0
         while failures < retries:
             if (left := ends - time.monotonic()) <= 0:
@@ -256,6 +266,8 @@ def _fetch_verified(
                 continue
             problems.append(why)
             if outcome == "next":
+                if why.endswith("timed out"):  # silence, not a refusal (that is quick anyway)
+                    _SILENT[urlparse(url).netloc] = time.monotonic()
                 break
             if _size(part) > had:  # it made progress: resume at once, with a fresh deadline
                 ends = time.monotonic() + deadline
@@ -267,6 +279,12 @@ def _fetch_verified(
                 break
             time.sleep(max(0.0, min(wait, ends - time.monotonic())))
     raise DownloadError(manual_steps(remote, dest.parent, problems, manual), problems)
+
+
+def _silent_for(url: str) -> float | None:
+    """Seconds since this URL's host last sent no answer, if that was under SILENT_FOR ago."""
+    since = time.monotonic() - _SILENT.get(urlparse(url).netloc, -SILENT_FOR)
+    return since if since < SILENT_FOR else None
 
 
 def _size(path: Path) -> int:

@@ -31,6 +31,7 @@ def _smoke_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COURSE_KAGGLE_INPUT", str(tmp_path / "no-kaggle-input"))  # even on Kaggle
     monkeypatch.delenv("COURSE_MIRROR", raising=False)
     monkeypatch.setattr("course_utils.models._UNAVAILABLE", {})  # each test starts unaware
+    monkeypatch.setattr("course_utils.download._SILENT", {})  # of hosts that did not answer
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

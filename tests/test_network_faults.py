@@ -38,16 +38,32 @@ def test_a_silent_host_is_left_after_one_timeout_for_the_next_url(http_server, t
     assert "timed out" in caught.value.reason()
 
 
-def test_every_url_silent_ends_at_the_deadline_with_the_manual_steps(http_server, tmp_path):
-    http_server.stall.add("file.bin")
-    urls = [f"{http_server.url}/file.bin?copy={i}" for i in range(6)]
-    remote = _remote(http_server, urls=urls)
+def test_a_silent_host_is_not_asked_again_for_the_next_file_for_a_minute(http_server, tmp_path):
+    http_server.stall |= {"a.bin", "b.bin"}
+    first, second = _remote(http_server, name="a.bin"), _remote(http_server, name="b.bin")
+    with pytest.raises(DownloadError):
+        download(first, tmp_path / "cache", timeout=1, backoff=0, progress=False)
+    start = time.monotonic()
+    with pytest.raises(
+        DownloadError,
+        match=r"not asked: the host did not answer \d s ago .* after a kernel restart",
+    ):
+        download(second, tmp_path / "cache", timeout=1, backoff=0, progress=False)
+    assert time.monotonic() - start < 0.5 and len(http_server.requests) == 1
+    dl._SILENT[http_server.url.removeprefix("http://")] -= dl.SILENT_FOR  # a minute later
+    http_server.stall.clear()
+    assert download(second, tmp_path / "cache", backoff=0, progress=False).is_file()
+
+
+def test_no_try_starts_after_the_deadline_without_a_byte(http_server, tmp_path):
+    remote = _remote(http_server)
+    http_server.statuses["file.bin"] = [(503, {})] * 20  # down for maintenance, for good
     start = time.monotonic()
     with pytest.raises(DownloadError) as caught:
-        download(remote, tmp_path / "cache", timeout=1, deadline=2.5, backoff=0, progress=False)
+        download(remote, tmp_path / "cache", retries=20, backoff=1, deadline=2.5, progress=False)
     took = time.monotonic() - start
-    assert took < 4.5, took
-    assert len(http_server.requests) == 3  # the deadline stops the fourth URL from starting
+    assert 2.5 <= took < 4, took
+    assert len(http_server.requests) == 2  # at 0 s and 1 s; the wait of 2 s ends at the deadline
     message = str(caught.value)
     assert "passed without a byte arriving" in message and "To get it by hand" in message
     assert caught.value.__cause__ is None and caught.value.__context__ is None
