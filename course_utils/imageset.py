@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -10,6 +12,11 @@ import pandas as pd
 from course_utils.catalog import SPLITS
 from course_utils.data import resize_images
 from course_utils.splits import grouped_split
+
+# Sources whose files carry no lesion or patient ids, so that each image is its own group:
+# MedMNIST+ (DermaMNIST, PneumoniaMNIST). Their groups are only a stand-in, and a "grouped" split
+# of them is a split by image. The originals and the generated sample have real groups.
+HIDES_GROUPS = re.compile(r"mnist", re.IGNORECASE)
 
 
 @dataclass
@@ -62,13 +69,35 @@ class ImageSet:
         return replace(self, images=images, source=f"{self.source}, resized to {size} px")
 
     def split(self, scheme: str = "60/20/20", seed: int = 0) -> dict[str, ImageSet]:
-        """Grouped stratified "60/20/20" or "80/20", or the source's "official" split."""
+        """Grouped stratified "60/20/20" or "80/20", or the source's "official" split.
+
+        A grouped split of a source without lesion or patient ids (MedMNIST+) is a split by image:
+        it warns (UserWarning) that lesions may leak, and says to use source='original'.
+        """
         if scheme == "official":
             if self.official_split is None:
                 raise ValueError(f"{self.source} has no official split; use '60/20/20' or '80/20'.")
             parts = {s: np.flatnonzero(self.official_split == s) for s in SPLITS}
             return {s: self.subset(i) for s, i in parts.items() if len(i)}
-        return {
-            s: self.subset(i)
-            for s, i in grouped_split(self.labels, self.groups, scheme, seed).items()
-        }
+        parts = grouped_split(self.labels, self.groups, scheme, seed)
+        self._warn_if_groups_are_hidden()
+        return {s: self.subset(i) for s, i in parts.items()}
+
+    def _warn_if_groups_are_hidden(self) -> None:
+        """Warn (once per split) when the groups are one per image because the source drops them.
+
+        Only for a source known to hide its groups (MedMNIST+): a small subset of the X-ray
+        archive may hold one image per patient, and those groups are real.
+        """
+        if (
+            len(self) > 1
+            and HIDES_GROUPS.search(self.source)
+            and len(np.unique(self.groups)) == len(self)
+        ):
+            warnings.warn(
+                f"{self.source} carries no lesion or patient ids: every image is its own group, "
+                "so this split is by image, and images of one lesion may land in train and test: "
+                "use source='original' for lesion-grouped splits (patient-grouped for the X-rays).",
+                UserWarning,
+                stacklevel=3,
+            )
