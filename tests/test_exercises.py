@@ -217,3 +217,37 @@ def test_check_block_side_hints_at_the_size_being_checked(capsys):
     assert hint.startswith("❌") and "32×32" in hint and "224" not in hint
     exercises.check_block_side(0, "efficientnet_lite0", "block4", 224)
     assert "224×224" in capsys.readouterr().out
+
+
+def test_a_strategy_is_chosen_on_validation_not_on_test(capsys):
+    from types import SimpleNamespace
+
+    labels = np.array([0, 1, 0, 1])
+    right, wrong = np.eye(2)[labels], np.eye(2)[1 - labels]
+
+    def run(val: float, probs: np.ndarray) -> SimpleNamespace:
+        history = SimpleNamespace(best={"val_macro_f1": val}, epochs=[{"epoch": 1}])
+        return SimpleNamespace(history=history, labels=labels, probs=probs, info={})
+
+    runs = {"all layers": run(0.6, wrong), "last block": run(0.4, right)}
+    exercises.check_chosen_on_validation("all layers", runs)  # best on validation
+    assert _says(capsys) == "✅"
+    exercises.check_chosen_on_validation("last block", runs)  # best on test only
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "best on the test table, not on validation" in out
+
+
+def test_a_hand_written_strategy_setup_is_checked_by_what_learns(capsys):
+    def right(model, trainable, lr):
+        for name, block in model.named_children():
+            block.requires_grad_(name in trainable or name == "head")
+        return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+    def all_parameters(model, trainable, lr):  # freezes, but hands the optimiser everything
+        right(model, trainable, lr)
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+    exercises.check_strategy_setup(right)
+    assert _says(capsys) == "✅"
+    exercises.check_strategy_setup(all_parameters)
+    assert _says(capsys) == "❌"

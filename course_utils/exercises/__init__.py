@@ -16,6 +16,8 @@ from course_utils.exercises.nb03_imagenet_pretraining import check_astronaut, ch
 from course_utils.exercises.nb04_baselines import check_balanced_accuracy, check_pixel_features
 from course_utils.exercises.nb05_freeze_strategies import (
     check_best_strategy,
+    check_chosen_on_validation,
+    check_strategy_setup,
     check_trainable_parameters,
 )
 from course_utils.exercises.nb06_chest_xray_transfer import check_sensitivity
@@ -34,6 +36,7 @@ __all__ = [
     "check_astronaut",
     "check_balanced_accuracy",
     "check_best_strategy",
+    "check_chosen_on_validation",
     "check_block_channels",
     "check_block_side",
     "check_cheapest",
@@ -50,6 +53,7 @@ __all__ = [
     "check_scenario",
     "check_seeded_draws",
     "check_sensitivity",
+    "check_strategy_setup",
     "check_small_data_rule",
     "check_threshold",
     "check_trainable_parameters",
