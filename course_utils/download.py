@@ -19,11 +19,10 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from course_utils.config import DATA_DIR_ENV
-from course_utils.remote import RemoteFile, verify, verify_once, write_stamp
+from course_utils.remote import CHUNK, RemoteFile, verify, verify_once, write_stamp
 
 # Dataverse and Mendeley answer some scripts with an error page; a browser-like agent avoids it.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) course_utils"
-CHUNK = 1 << 20
 TIMEOUT = 5.0  # seconds a connection, or one read, may wait for the host
 DEADLINE = 30.0  # seconds without a new byte after which no new try of a file starts
 MIN_RATE = 16_000.0  # bytes/s: a transfer slower than this over RATE_WINDOW s is given up
@@ -65,7 +64,7 @@ class _Trickle(OSError):
 
 def _fetch(url: str, part: Path, timeout: float, progress: bool, min_rate: float) -> None:
     """Stream `url` into `part`, continuing after the bytes already there when the server allows."""
-    start = part.stat().st_size if part.exists() else 0
+    start = _size(part)
     headers = {"User-Agent": USER_AGENT}
     if start:
         headers["Range"] = f"bytes={start}-"
@@ -171,7 +170,7 @@ def download(
 def plan(remote: RemoteFile, part: Path) -> str:
     """What is about to be fetched, from where, how big, and about how long it takes."""
     hosts = " then ".join(dict.fromkeys(urlparse(url).netloc for url in remote.urls_to_try()))
-    have = part.stat().st_size if part.exists() else 0
+    have = _size(part)
     line = f"Downloading {remote.name} from {hosts}"
     if remote.size:
         left = remote.size - have
@@ -315,7 +314,7 @@ def _room_problem(remote: RemoteFile, part: Path) -> OSError | None:
     """A disk-full error before the first byte, when the file's size is known and will not fit."""
     if remote.size is None:
         return None
-    have = part.stat().st_size if part.exists() else 0
+    have = _size(part)
     free = shutil.disk_usage(part.parent).free
     if free < remote.size - have:
         return OSError(errno.ENOSPC, f"{remote.size - have:,} bytes needed, {free:,} free")
