@@ -29,6 +29,7 @@ class Profile:
     patience: int  # early-stopping patience in epochs
     allow_offline_sample: bool  # may the generated sample stand in for real data/weights?
     purpose: str
+    seeds: int = 1  # training runs per headline comparison (mean ± sd when more than one)
 
 
 PROFILES: dict[str, Profile] = {
@@ -37,9 +38,11 @@ PROFILES: dict[str, Profile] = {
         "laptop", 64, 2000, 5, 64, 2, False, "real data at CPU size: 1–30 min per notebook"
     ),
     "workshop": Profile(
-        "workshop", 128, None, 8, 64, 3, False, "a Colab T4 within a teaching slot"
+        "workshop", 128, None, 8, 64, 3, False, "a Colab T4 within a teaching slot", seeds=3
     ),
-    "full": Profile("full", 224, None, 50, 32, 5, False, "the seed protocol: 224 px, all data"),
+    "full": Profile(
+        "full", 224, None, 50, 32, 5, False, "the seed protocol: 224 px, all data", seeds=3
+    ),
 }
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_utils.config import Profile
+from course_utils.config import Profile, seed_everything
 from course_utils.data import make_loader
 from course_utils.datasets import ImageSet
 from course_utils.models import (
@@ -79,21 +79,28 @@ def _protocol_run(
     lr: float,
     rerun: bool,
     weights: str | None,
+    budget: tuple[int | None, int],
 ) -> tuple[nn.Module, Run]:
     """Train or reuse with the seed's protocol: the profile's epochs, early stopping on val loss.
 
-    make(weights) builds the model. A kept run that started from ImageNet weights is reused even
-    when the weights file is not on disk (a room without network); only training needs the file,
-    and in smoke a failed download then falls back to random weights, recorded as such.
+    budget: (epochs, seed); epochs None means the profile's, and the patience grows with them.
+    make(weights) builds the model, after seed_everything(seed). A kept run that started from
+    ImageNet weights is reused even when the weights file is not on disk (a room without
+    network); only training needs the file, and in smoke a failed download then falls back to
+    random weights, recorded as such.
     """
+    epochs, seed = budget
+    epochs = epochs or profile.epochs
+    seed_everything(seed)  # the run draws the same weights and batches whatever ran before it
     loaders = make_loaders(splits, arch, profile.batch_size)
     source = splits["train"].source
     fit_args = {
-        "epochs": profile.epochs,
+        "epochs": epochs,
         "lr": lr,
-        "patience": profile.patience,
+        "patience": profile.patience * epochs // profile.epochs,
         "monitor": "val_loss",
     }
+    recipe = recipe | {"seed": seed}
     imagenet = weights == "imagenet"
     if imagenet and not rerun and not available_weights()[arch]:
         with torch.random.fork_rng():  # looking must not change what a training run would draw
@@ -122,9 +129,13 @@ def vgg16_run(
     init_from: str | None = None,
     profile: Profile,
     lr: float = 1e-4,
+    epochs: int | None = None,
+    seed: int = 0,
     rerun: bool = False,
 ) -> Run:
     """Train (or reuse) VGG16 with the seed's head, `trainable` blocks unfrozen, as in the slides.
+
+    epochs: the budget (default the profile's; patience grows in proportion); seed: for the run.
 
     init_from: the name of a kept run whose weights (all but the head) start this one, e.g.
     VGG16 trained on HAM10000 to start the chest X-ray model. Early stopping on validation loss.
@@ -156,7 +167,8 @@ def vgg16_run(
             )
         recipe["weights"] = f"run {init_from} saved {kept['saved']}"
     start = None if init_from else weights
-    return _protocol_run(name, make, "vgg16", splits, recipe, profile, lr, rerun, start)[1]
+    budget = (epochs, seed)
+    return _protocol_run(name, make, "vgg16", splits, recipe, profile, lr, rerun, start, budget)[1]
 
 
 def lite0_run(
@@ -178,9 +190,13 @@ def arch_run(
     cut: str | None = None,
     profile: Profile,
     lr: float = 1e-4,
+    epochs: int | None = None,
+    seed: int = 0,
     rerun: bool = False,
 ) -> tuple[nn.Module, Run]:
     """Fine-tune any architecture (all layers, linear head) on `splits`; optionally truncated.
+
+    epochs: the budget (default the profile's; patience grows in proportion); seed: for the run.
 
     Images smaller than the architecture allows (Inception v3: 75 px) are enlarged first.
     cut: keep the blocks up to this one (models.truncate), as CheXtransfer did.
@@ -200,4 +216,5 @@ def arch_run(
         "image_size": size,
         "split": split_digest(splits),
     }
-    return _protocol_run(name, make, arch, splits, recipe, profile, lr, rerun, weights)
+    budget = (epochs, seed)
+    return _protocol_run(name, make, arch, splits, recipe, profile, lr, rerun, weights, budget)

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_utils.config import Profile
-from course_utils.metrics import f1_table
+from course_utils.metrics import bootstrap_interval, classification_scores, f1_table
 from course_utils.remote import file_hash
 from course_utils.train import History, fit, predict
 
@@ -52,6 +52,40 @@ class Run:
     def table(self, class_names: Sequence[str], column: str | None = None) -> pd.DataFrame:
         """The seed slides' F1 table of this run's test predictions."""
         return f1_table(self.labels, self.probs.argmax(axis=1), class_names, column or self.name)
+
+
+def _interval(run: Run, metric: str, groups: np.ndarray | None) -> str:
+    predicted = run.probs.argmax(axis=1)
+    point, low, high = bootstrap_interval(run.labels, predicted, metric, groups=groups)
+    return f"{point:.2f} ({low:.2f}–{high:.2f})"
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f} ({len(values)} seeds)"
+
+
+def compare(runs: dict[str, Run | Sequence[Run]], groups: np.ndarray | None = None) -> pd.DataFrame:
+    """Validation to choose, test with 95% bootstrap intervals (by `groups`), seeds as mean ± sd.
+
+    A list of runs is one setting trained with several seeds: its intervals are the first seed's.
+    """
+    rows = {}
+    for name, kept in runs.items():
+        seeds = [kept] if isinstance(kept, Run) else list(kept)
+        first, recipe = seeds[0], seeds[0].info.get("recipe", {})
+        val = [run.history.best["val_macro_f1"] for run in seeds if run.history]
+        row = {"val macro F1": f"{val[0]:.2f}" if len(val) == 1 else _spread(val) if val else "–"}
+        row["test macro F1 (95% CI)"] = _interval(first, "macro_f1", groups)
+        row["test balanced accuracy (95% CI)"] = _interval(first, "balanced_accuracy", groups)
+        if len(seeds) > 1:
+            classes = first.probs.shape[1]
+            scores = [classification_scores(r.labels, r.probs.argmax(1), classes) for r in seeds]
+            row["test macro F1 over seeds"] = _spread([s["macro_f1"] for s in scores])
+        row["settings"] = ", ".join(
+            f"{key} {recipe[key]}" for key in ("weights", "lr", "epochs") if key in recipe
+        )
+        rows[name] = row
+    return pd.DataFrame(rows).T.fillna("")
 
 
 def _folder(name: str, profile: Profile) -> Path:

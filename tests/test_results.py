@@ -9,6 +9,7 @@ from course_utils import experiments, results
 from course_utils.config import get_profile
 from course_utils.data import make_loader
 from course_utils.datasets import load_sample
+from course_utils.train import History
 
 SMOKE = get_profile("smoke")
 DATA = load_sample("derma", 16, 160)
@@ -147,3 +148,53 @@ def test_the_seed_tables_carry_the_published_numbers():
     assert experiments.SEED_HAM10000.loc["macro avg", "first block"] == 0.11
     assert experiments.SEED_XRAY.loc["macro avg"].tolist() == [0.83, 0.92, 0.92, 0.94, 0.93]
     assert set(experiments.STRATEGIES["all layers"]) == {f"block{i}" for i in range(1, 6)}
+
+
+def test_a_run_with_its_own_seed_and_budget_repeats_and_is_kept_apart():
+    data = load_sample("derma", 32, 90)
+    splits = data.split("60/20/20")
+    torch.manual_seed(123)  # what ran before must not matter: the run seeds itself
+    _, first = experiments.arch_run(
+        "lite", "efficientnet_lite0", splits, weights=None, epochs=2, seed=1, profile=SMOKE
+    )
+    torch.manual_seed(456)
+    _, again = experiments.arch_run(
+        "lite_again", "efficientnet_lite0", splits, weights=None, epochs=2, seed=1, profile=SMOKE
+    )
+    np.testing.assert_allclose(first.probs, again.probs, atol=1e-5)
+    assert first.info["recipe"]["seed"] == 1 and first.info["recipe"]["epochs"] == "2"
+    assert first.info["recipe"]["patience"] == str(SMOKE.patience)  # patience ∝ epochs
+    _, other = experiments.arch_run(
+        "lite", "efficientnet_lite0", splits, weights=None, epochs=2, seed=2, profile=SMOKE
+    )
+    assert not other.reused and not np.allclose(first.probs, other.probs)
+
+
+def run_of(labels: np.ndarray, predicted: np.ndarray, val_f1: float, recipe: dict) -> results.Run:
+    probs = np.eye(3)[predicted]
+    history = History("val_loss", [{"epoch": 1, "val_macro_f1": val_f1}], 1)
+    return results.Run("r", probs, labels, {"recipe": recipe}, history)
+
+
+def test_compare_puts_validation_beside_test_intervals_and_seeds_as_mean_and_sd():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    guesses = [
+        np.where(rng.random(300) < p, labels, rng.integers(0, 3, 300)) for p in (0.5, 0.6, 0.7)
+    ]
+    one = run_of(labels, guesses[0], 0.4, {"weights": "imagenet", "lr": "0.0001", "epochs": "4"})
+    seeds = [run_of(labels, g, v, {}) for g, v in zip(guesses, (0.5, 0.6, 0.7), strict=True)]
+    table = results.compare({"one": one, "three": seeds}, groups=np.arange(300) // 2)
+    assert table.loc["one", "val macro F1"] == "0.40"
+    point, low, high = results.bootstrap_interval(labels, guesses[0], "macro_f1",
+                                                  groups=np.arange(300) // 2)  # fmt: skip
+    assert table.loc["one", "test macro F1 (95% CI)"] == f"{point:.2f} ({low:.2f}–{high:.2f})"
+    assert low < f1_score(labels, guesses[0], average="macro") < high
+    assert table.loc["one", "settings"] == "weights imagenet, lr 0.0001, epochs 4"
+    assert table.loc["three", "val macro F1"] == "0.60 ± 0.10 (3 seeds)"
+    tests = [f1_score(labels, g, average="macro") for g in guesses]
+    spread = f"{np.mean(tests):.2f} ± {np.std(tests, ddof=1):.2f} (3 seeds)"
+    assert table.loc["three", "test macro F1 over seeds"] == spread
+    assert table.loc["one", "test macro F1 over seeds"] == ""
