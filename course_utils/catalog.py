@@ -68,6 +68,16 @@ XRAY = DatasetInfo(
 )
 DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (DERMA, XRAY)}
 
+# DermaMNIST-C (Abhishek, Jain & Hamarneh 2025): the corrected DermaMNIST, HAM10000 re-split so
+# that no lesion is in two splits; same classes and label order as DermaMNIST, at 28 and 224 px.
+DERMAMNIST_C_TITLE = "DermaMNIST-C"
+DERMAMNIST_C_RECORD_URL = "https://zenodo.org/records/12739457"
+DERMAMNIST_C_SIZES = (28, 224)
+DERMAMNIST_C_SPLITS = {"train": 8215, "val": 573, "test": 1227}  # images per official split
+DERMAMNIST_C_FILES = "DermaMNIST-C (Zenodo 12739457) + its authors' lesion metadata (GitHub)"
+DERMAMNIST_C_DOWNLOAD = "~20 MB (28 px) or 1.1 GB (224 px)"
+DERMAMNIST_C_CITE = "Abhishek, Jain & Hamarneh, Sci. Data 12:196 (2025)"
+
 DERMA_CLASSES = DERMA.class_names  # label order of DermaMNIST
 XRAY_CLASSES = XRAY.class_names  # label order of PneumoniaMNIST
 # Images per class in HAM10000 and in the Kermany et al. chest X-ray set.

@@ -72,7 +72,7 @@ class ImageSet:
         """Grouped stratified "60/20/20" or "80/20", or the source's "official" split.
 
         A grouped split of a source without lesion or patient ids (MedMNIST+) is a split by image:
-        it warns (UserWarning) that lesions may leak, and says to use source='original'.
+        it warns (UserWarning) that lesions may leak, and names the sources with real groups.
         """
         if scheme == "official":
             if self.official_split is None:
@@ -97,7 +97,8 @@ class ImageSet:
             warnings.warn(
                 f"{self.source} carries no lesion or patient ids: every image is its own group, "
                 "so this split is by image, and images of one lesion may land in train and test: "
-                "use source='original' for lesion-grouped splits (patient-grouped for the X-rays).",
+                "use source='original' (or, for derma, source='dermamnist_c') for lesion-grouped "
+                "splits, patient-grouped for the X-rays.",
                 UserWarning,
                 stacklevel=3,
             )

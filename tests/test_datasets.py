@@ -326,7 +326,7 @@ def test_sample_split_by_image_leaks_like_dermamnist():
 def test_bad_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="derma, xray"):
         datasets.load_dataset("retina", profile=get_profile())
-    with pytest.raises(ValueError, match="auto, original, medmnist, sample"):
+    with pytest.raises(ValueError, match="auto, original, medmnist, dermamnist_c, sample"):
         datasets.load_dataset("derma", source="kaggle", profile=get_profile())
     with pytest.raises(ValueError, match="no official split"):
         datasets.ImageSet(
@@ -535,8 +535,14 @@ def test_sources_come_from_the_catalog_and_the_registry_lives_in_archives():
     from course_utils.catalog import DATASETS
 
     assert list(zip(datasets.SOURCES["name"], datasets.SOURCES["source"], strict=True)) == [
-        (name, source) for name in DATASETS for source in ("original", "medmnist")
+        ("derma", "original"),
+        ("derma", "medmnist"),
+        ("derma", "dermamnist_c"),  # the corrected DermaMNIST, split by lesion (HAM10000 only)
+        ("xray", "original"),
+        ("xray", "medmnist"),
     ]
+    assert set(datasets.SOURCES["source"]) | {"auto", "sample"} == set(datasets.SOURCE_KINDS)
+    assert tuple(dict.fromkeys(datasets.SOURCES["name"])) == tuple(DATASETS)
     row = datasets.SOURCES.set_index(["name", "source"]).loc[("xray", "medmnist")]
     assert row["files"] == "PneumoniaMNIST (MedMNIST+, Zenodo 10519652)"
     assert row["licence"] == "CC BY 4.0" and row["cite"] == "Yang et al., Sci. Data 10:41 (2023)"
