@@ -53,6 +53,19 @@ def test_class_weights_match_sklearns_balanced_weights():
     np.testing.assert_allclose(train.class_weights(labels, 3).numpy(), expected, rtol=1e-6)
 
 
+def test_a_class_without_images_gets_a_finite_weight_and_the_others_keep_theirs():
+    """Notebook 10's Exercise 3 asks for this: the empty class counts as one image."""
+    weights = train.class_weights(np.array([0, 0, 0, 1]), 3).numpy()
+    np.testing.assert_allclose(weights, [4 / 9, 4 / 3, 4 / 3], rtol=1e-6)
+
+
+def test_param_groups_with_only_the_head_learning_is_one_group():
+    model = models.freeze(models.build_model("resnet18", 7, weights=None, profile=get_profile()))
+    groups = train.param_groups(model, lr=1e-3)
+    assert [g["name"] for g in groups] == ["head"]
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.head.parameters()}
+
+
 def test_rotation_and_flip_move_pixels_but_keep_them():
     x = (
         torch.arange(16 * 4 * 4, dtype=torch.float32)
