@@ -152,3 +152,36 @@ def test_every_lesson_has_its_solutions_deck_and_readme_row(path):
     assert (ROOT / "notebooks" / "solutions" / path.name).is_file()
     assert (ROOT / "slides" / "src" / f"{path.stem}.md").is_file()
     assert f"](notebooks/{path.name})" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _agendas(guide: str) -> dict[str, tuple[int, list[tuple[int, int, str]]]]:
+    """Each agenda's stated teaching minutes and its rows: (start minute, length, activity)."""
+    agendas = {}
+    for title, minutes, body in re.findall(
+        r"^### (.+?) \((\d+) min of teaching.*?\n(.*?)(?=^#|\Z)", guide, re.M | re.S
+    ):
+        rows = re.findall(r"^\| (\d\d):(\d\d) \| (\d*) \| ([^|]*)\|", body, re.M)
+        agendas[title] = (
+            int(minutes),
+            [(int(h) * 60 + int(m), int(n or 0), what) for h, m, n, what in rows],
+        )
+    return agendas
+
+
+def test_the_agendas_add_up_and_teach_every_core_notebook():
+    guide = (ROOT / "INSTRUCTOR.md").read_text(encoding="utf-8")
+    agendas = _agendas(guide)
+    assert set(agendas) == {"Half-day: 09:00–12:30", "One day: 09:00–17:00"}
+    core = {"Half-day": set(), "One day": set()}
+    for line in guide.splitlines():
+        if cells := re.match(r"^\| (\d\d) [^|]+\| (\w[^|]*) \| (\w[^|]*) \|", line):
+            number, half, day = cells.groups()
+            core["Half-day"] |= {number} if half.strip() == "core" else set()
+            core["One day"] |= {number} if day.strip() == "core" else set()
+    for title, (minutes, rows) in agendas.items():
+        for (start, length, what), (following, _, _) in zip(rows, rows[1:], strict=False):
+            assert start + length == following, f"{title}: {what.strip()!r} does not end on time"
+        teaching = [n for _, n, what in rows if not re.search(r"break|lunch", what)]
+        assert sum(teaching) == minutes, f"{title}: rows add up to {sum(teaching)} min"
+        taught = {n for _, _, what in rows for n in re.findall(r"\*\*(\d\d) ", what)}
+        assert core[title.split(":")[0]] == taught, f"{title}: core notebooks vs the rows"
