@@ -64,6 +64,16 @@ def _spread(values: Sequence[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f} ({len(values)} seeds)"
 
 
+def _settings(recipe: dict) -> str:
+    """A recipe's start, learning rate and epoch budget, short enough for a table cell."""
+    parts = [str(recipe["weights"])] if "weights" in recipe else []
+    if "lr" in recipe:
+        parts.append(f"lr {float(recipe['lr']):.0e}".replace("e-0", "e-"))
+    if "epochs" in recipe:
+        parts.append(f"{recipe['epochs']} epochs")
+    return ", ".join(parts)
+
+
 def compare(runs: dict[str, Run | Sequence[Run]], groups: np.ndarray | None = None) -> pd.DataFrame:
     """Validation to choose, test with 95% bootstrap intervals (by `groups`), seeds as mean ± sd.
 
@@ -81,9 +91,7 @@ def compare(runs: dict[str, Run | Sequence[Run]], groups: np.ndarray | None = No
             classes = first.probs.shape[1]
             scores = [classification_scores(r.labels, r.probs.argmax(1), classes) for r in seeds]
             row["test macro F1 over seeds"] = _spread([s["macro_f1"] for s in scores])
-        row["settings"] = ", ".join(
-            f"{key} {recipe[key]}" for key in ("weights", "lr", "epochs") if key in recipe
-        )
+        row["settings"] = _settings(recipe)
         rows[name] = row
     return pd.DataFrame(rows).T.fillna("")
 

@@ -192,7 +192,7 @@ def test_compare_puts_validation_beside_test_intervals_and_seeds_as_mean_and_sd(
                                                   groups=np.arange(300) // 2)  # fmt: skip
     assert table.loc["one", "test macro F1 (95% CI)"] == f"{point:.2f} ({low:.2f}–{high:.2f})"
     assert low < f1_score(labels, guesses[0], average="macro") < high
-    assert table.loc["one", "settings"] == "weights imagenet, lr 0.0001, epochs 4"
+    assert table.loc["one", "settings"] == "imagenet, lr 1e-4, 4 epochs"
     assert table.loc["three", "val macro F1"] == "0.60 ± 0.10 (3 seeds)"
     tests = [f1_score(labels, g, average="macro") for g in guesses]
     spread = f"{np.mean(tests):.2f} ± {np.std(tests, ddof=1):.2f} (3 seeds)"

@@ -1,10 +1,9 @@
-"""Checks for notebook 05_freeze_strategies (check_best_strategy serves 06 too)."""
+"""Checks for notebook 05_freeze_strategies (not_meaningful and macro_f1_on_test serve 06 too)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -56,20 +55,7 @@ def _smoke_note() -> str:
     )
 
 
-def check_best_strategy(answer: str | None, table: pd.DataFrame) -> None:
-    """Exercise: a column of `table` with the highest macro-average F1 (ties: any of them)."""
-    if unanswered(answer):
-        return
-    macro = table.loc["macro avg"]
-    best = list(macro.index[macro == macro.max()])
-    report(
-        answer in best,
-        f"Yes: {answer!r} has the best macro F1, {macro.max():.2f}.{_smoke_note()}",
-        f"Not that one: look at the 'macro avg' row; the largest value is {macro.max():.2f}.",
-    )
-
-
-def _not_meaningful(runs: Mapping) -> list[str]:
+def not_meaningful(runs: Mapping) -> list[str]:
     """Why these runs' scores say nothing (empty if nothing is known against them)."""
     infos = [run.info for run in runs.values()]
     reasons = []
@@ -82,7 +68,8 @@ def _not_meaningful(runs: Mapping) -> list[str]:
     return reasons
 
 
-def _test_macro_f1(run) -> float:
+def macro_f1_on_test(run) -> float:
+    """A kept run's macro F1 on its test predictions."""
     return classification_scores(run.labels, run.probs.argmax(axis=1), run.probs.shape[1])[
         "macro_f1"
     ]
@@ -104,9 +91,9 @@ def check_chosen_on_validation(answer: str | None, runs: Mapping) -> None:
         return report(False, "", f"{answer!r} is not one of the runs: {', '.join(validation)}.")
     top = max(validation.values())
     best = [name for name, value in validation.items() if value >= top - 1e-9]
-    test = {name: round(_test_macro_f1(runs[name]), 2) for name in validation}
+    test = {name: round(macro_f1_on_test(runs[name]), 2) for name in validation}
     if answer in best:
-        reasons = _not_meaningful(runs)
+        reasons = not_meaningful(runs)
         note = (
             f"\n   Here the numbers are not meaningful ({'; '.join(reasons)}): the tick says you "
             f"chose on validation, not which strategy is best."

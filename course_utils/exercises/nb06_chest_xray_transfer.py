@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from course_utils.exercises._check import check_function, report, unanswered
-from course_utils.exercises.nb05_freeze_strategies import _not_meaningful, _test_macro_f1
+from course_utils.exercises.nb05_freeze_strategies import macro_f1_on_test, not_meaningful
 from course_utils.results import Run
 
 
@@ -36,7 +36,7 @@ def _shown(value: float) -> float:
 
 def _test_score(kept: Run | Sequence[Run]) -> str:
     """Test macro F1 of a row: one run's, or the mean ± sd over its seeds."""
-    scores = [_test_macro_f1(run) for run in _seeds(kept)]
+    scores = [macro_f1_on_test(run) for run in _seeds(kept)]
     if len(scores) == 1:
         return f"{scores[0]:.2f}"
     return f"{np.mean(scores):.2f} ± {np.std(scores, ddof=1):.2f} over {len(scores)} seeds"
@@ -63,10 +63,10 @@ def check_start_chosen_on_validation(
     if answer not in scores:
         return report(False, "", f"{answer!r} is not a row of the table: {', '.join(runs)}.")
     top = max(_shown(value) for value in scores.values())
-    tests = {name: np.mean([_test_macro_f1(r) for r in _seeds(runs[name])]) for name in scores}
+    tests = {name: np.mean([macro_f1_on_test(r) for r in _seeds(runs[name])]) for name in scores}
     if _shown(scores[answer]) == top:
         every = [run for kept in runs.values() for run in _seeds(kept)]
-        reasons = _not_meaningful({str(i): run for i, run in enumerate(every)})
+        reasons = not_meaningful({str(i): run for i, run in enumerate(every)})
         note = (
             f"\n   Here the numbers are not meaningful ({'; '.join(reasons)}): the tick says you "
             f"chose on validation, not which start is best."

@@ -19,30 +19,6 @@ def _block_output(arch: str, block: str, size: int) -> torch.Size:
     return activations(model, torch.zeros(1, 3, size, size), [block])[block].shape
 
 
-def check_block_channels(answer: int | None, arch: str, block: str) -> None:
-    """Exercise: the number of channels a block outputs."""
-    if unanswered(answer):
-        return
-    expected = _block_output(arch, block, 64)[1]
-    report(
-        answer == expected,
-        f"{expected} channels: {expected} filters, each a feature map.",
-        "Record the block with activations(...) and read shape[1] (N × C × H × W).",
-    )
-
-
-def check_block_side(answer: int | None, arch: str, block: str, size: int) -> None:
-    """Exercise: the width of a block's feature maps for a size×size input."""
-    if unanswered(answer):
-        return
-    expected = _block_output(arch, block, size)[-1]
-    report(
-        answer == expected,
-        f"{expected} px: every stride-2 layer halves the size.",
-        f"Record the block for a {size}×{size} input and read the last axis of its shape.",
-    )
-
-
 def check_grid_predictions(side_224: int | None, side_32: int | None) -> None:
     """Exercise: predicted width of EfficientNet-Lite0's block4 output at 224 px and at 32 px."""
     if unanswered(side_224, side_32):
