@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from torch import nn
+
 
 def report(correct: bool, success: str, hint: str) -> None:
     """Print ✅ and the success message, or ❌ and the hint."""
@@ -34,3 +36,12 @@ def check_function(
         if got != expected:
             return report(False, "", hint(args, expected, got))
     return report(True, success, "")
+
+
+def held_tensors(model: nn.Module, held: list[int]) -> tuple[bool, list[str], list[str]]:
+    """For held tensor ids: any held twice, the frozen ones held, the learning ones missed."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    learning = {id(p) for p in model.parameters() if p.requires_grad}
+    frozen = [names.get(i, "a tensor that is not the model's") for i in held if i not in learning]
+    missed = [names[i] for i in learning - set(held)]
+    return len(set(held)) != len(held), frozen, missed

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from course_utils.config import PROFILES, Profile, get_profile
-from course_utils.exercises._check import report, unanswered
+from course_utils.exercises._check import held_tensors, report, unanswered
 from course_utils.metrics import classification_scores
 from course_utils.models import build_model, count_parameters, freeze
 
@@ -146,20 +146,16 @@ def _wrongly_set(model: nn.Module, trainable: tuple[str, ...]) -> str | None:
 
 def _optimizer_problem(model: nn.Module, optimizer: torch.optim.Optimizer, lr: float) -> str | None:
     """What is wrong with the tensors (or learning rate) the optimiser holds, or None."""
-    names = {id(p): name for name, p in model.named_parameters()}
-    held = [p for group in optimizer.param_groups for p in group["params"]]
-    ids = [id(p) for p in held]
-    if len(set(ids)) != len(ids):
+    held = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    twice, extra, missing = held_tensors(model, held)
+    if twice:
         return "the optimiser holds some tensors twice: build it from one list of parameters"
-    learning = {id(p) for p in model.parameters() if p.requires_grad}
-    extra = [names.get(i, "a tensor that is not the model's") for i in ids if i not in learning]
     if extra:
         return (
             f"the optimiser also holds {len(extra)} tensors that do not learn (e.g. {extra[0]}): "
             f"give it [p for p in model.parameters() if p.requires_grad]. Adam skips a tensor "
             f"without a gradient, but would move it the moment its requires_grad came back on"
         )
-    missing = [names[i] for i in learning - set(ids)]
     if missing:
         return (
             f"the optimiser misses {len(missing)} tensors that learn (e.g. {missing[0]}): they "

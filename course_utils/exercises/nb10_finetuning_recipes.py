@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_utils.exercises._check import report, unanswered
+from course_utils.exercises._check import held_tensors, report, unanswered
 from course_utils.models import build_model, freeze
 from course_utils.train import class_weights, param_groups
 
@@ -63,20 +63,17 @@ def _groups_or_problem(groups: object) -> list[tuple[list, float]] | str:
 def _rate_problem(model: nn.Module, pairs: list, expected: list[dict]) -> str | None:
     """What is wrong with which tensors the groups hold, or with their rates, or None."""
     names = {id(p): name for name, p in model.named_parameters()}
-    held = [id(p) for params, _ in pairs for p in params]
-    if len(held) != len(set(held)):
+    twice, frozen, missing = held_tensors(model, [id(p) for params, _ in pairs for p in params])
+    if twice:
         return "a tensor sits in two groups (or twice in one): each belongs to one group"
-    learning = {id(p) for p in model.parameters() if p.requires_grad}
-    frozen = [names.get(i, "a tensor not of this model") for i in held if i not in learning]
     if frozen:
         return (
             f"the groups hold {len(frozen)} tensors that do not learn (e.g. {frozen[0]}): leave "
             f"frozen blocks out (requires_grad is False)"
         )
-    want = {id(p): group["lr"] for group in expected for p in group["params"]}
-    missing = [names[i] for i in want if i not in set(held)]
     if missing:
         return f"the groups miss {len(missing)} tensors that learn (e.g. {missing[0]})"
+    want = {id(p): group["lr"] for group in expected for p in group["params"]}
     for params, lr in pairs:
         for p in params:
             if not np.isclose(lr, want[id(p)], rtol=1e-9, atol=0):
