@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "rehearsal"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 NOTEBOOKS += sorted((ROOT / "notebooks" / "solutions").glob("[0-9]*.ipynb"))
+LESSONS = [p.name for p in NOTEBOOKS if p.parent.name == "notebooks"]  # not the solutions
 IDS = [str(p.relative_to(ROOT / "notebooks").with_suffix("")) for p in NOTEBOOKS]
 DATAVERSE_FILES = (
     "HAM10000_images_part_1.zip",
@@ -162,8 +163,7 @@ def test_in_shared_folders(path: Path, mirror, tmp_path_factory: pytest.TempPath
     The Dataverse files are hidden from the mirror, so HAM10000 comes from the ISIC 2018 files.
     """
     name = str(path.relative_to(ROOT / "notebooks"))
-    complete = len(KEPT) == len([p for p in NOTEBOOKS if p.parent.name == "notebooks"])
-    if complete and name != "02_datasets.ipynb" and not shares_kept_runs(name):
+    if len(KEPT) == len(LESSONS) and name != "02_datasets.ipynb" and not shares_kept_runs(name):
         pytest.skip("shares no kept run with another lesson: the fresh-VM pass ran it alone")
     if "shared folders" not in TIMES:
         mirror.fetched.clear()  # what the fresh-VM pass fetched does not count
@@ -185,7 +185,7 @@ def test_the_shared_pass_took_ham10000_from_isic_2018() -> None:
 
 def test_the_shared_pass_ran_the_lessons_that_reuse_kept_runs() -> None:
     """The reuse chains the course has: 03 → 07 → 08 (Lite0 runs) and 04 → 05 → 06 (VGG16's)."""
-    if len(KEPT) < len([p for p in NOTEBOOKS if p.parent.name == "notebooks"]):
+    if len(KEPT) < len(LESSONS):
         pytest.skip("the fresh-VM pass did not run every lesson (selected out with -k)")
     ran = set(TIMES.get("shared folders", {}))
     chains = {"03_imagenet_pretraining", "07_activation_visualisation", "08_error_analysis"}
